@@ -1,0 +1,37 @@
+# Set-up and checks. `make run` installs everything and runs the demo; `make test` the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# MP-20 lives outside the repository; point MATTERLOOP_DATA_DIR (or DATA_DIR) at its parent folder.
+DATA_DIR ?= $(or $(MATTERLOOP_DATA_DIR),../shared/data)
+export MATTERLOOP_DATA_DIR := $(abspath $(DATA_DIR))
+export HF_HUB_OFFLINE := 1
+
+.PHONY: install run test lint format clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The CPU build of torch; an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/matterloop data stats mp_20
+
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

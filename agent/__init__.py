@@ -1,0 +1,1 @@
+"""The campaign agent: configuration, the active-learning loop and the ``matterloop`` CLI."""

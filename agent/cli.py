@@ -1,0 +1,46 @@
+"""The ``matterloop`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from importlib.metadata import version
+
+from rich.console import Console
+
+from agent.commands import data
+from generator.data import DataError
+
+COMMAND_GROUPS = (data,)
+USER_ERRORS = (DataError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="matterloop",
+        description="Inverse materials design: guided crystal generation, surrogates, "
+        "acquisition and oracles in an active-learning loop.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('matterloop')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in COMMAND_GROUPS:
+        group.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 success, 1 failure, 2 bad input, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except USER_ERRORS as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``matterloop`` CLI, one module per group."""

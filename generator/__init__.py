@@ -1,0 +1,1 @@
+"""Crystal generation: the data layer and the MatterGen-style diffusion model."""

@@ -1,0 +1,1 @@
+"""Ground-truth oracles: DFT, universal ML potentials and user plug-ins."""

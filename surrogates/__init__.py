@@ -1,0 +1,1 @@
+"""Property surrogates with calibrated uncertainty, exposed as BoTorch models."""
