@@ -9,11 +9,13 @@ from importlib.metadata import version
 
 from rich.console import Console
 
-from agent.commands import data
+from agent.commands import data, generator
 from generator.data import DataError
+from generator.sampling import SamplingError
 
-COMMAND_GROUPS = (data,)
+COMMAND_GROUPS = (data, generator)
 USER_ERRORS = (DataError, FileNotFoundError)
+RUN_ERRORS = (SamplingError,)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,8 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except USER_ERRORS as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         return 2
+    except RUN_ERRORS as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 1
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         return 130

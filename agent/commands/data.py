@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from agent.commands.arguments import add_data_dir_argument
 from generator.data import compute_stats, load_dataset_split, resolve_data_dir
 from generator.data.fetch import Checksum, FetchError, download, known_source, split_destination
 from generator.data.paths import SPLITS, canonical_dataset_name
@@ -16,15 +17,6 @@ from generator.data.stats import DatasetStats
 
 HISTOGRAM_WIDTH = 40
 TOP_ELEMENTS = 15
-
-
-def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir",
-        type=Path,
-        default=None,
-        help="data directory (default: $MATTERLOOP_DATA_DIR, else ~/.local/share/matterloop)",
-    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
@@ -24,6 +23,7 @@ import torch
 from pymatgen.core import Lattice, Structure
 from rich.progress import track
 
+from generator.data.atomic import atomic_path
 from generator.data.paths import canonical_dataset_name, resolve_cache_dir, split_path
 from generator.data.readers import MAX_ATOMIC_NUMBER, finish_crystal, iter_raw_crystals
 from generator.data.records import CrystalRecord, SkipReport
@@ -119,10 +119,56 @@ class CrystalDataset(torch.utils.data.Dataset):
             skipped=skipped,
         )
 
+    def select(self, indices: Sequence[int]) -> CrystalDataset:
+        """The crystals at ``indices``, in that order."""
+        indices = np.asarray(indices, dtype=np.int64)
+        sites = np.concatenate(
+            [np.arange(self.offsets[i], self.offsets[i + 1]) for i in indices] or [[]]
+        ).astype(np.int64)
+        return CrystalDataset(
+            material_ids=[self.material_ids[i] for i in indices],
+            atomic_numbers=self.atomic_numbers[sites],
+            frac_coords=self.frac_coords[sites],
+            lattices=self.lattices[indices],
+            num_atoms=self.num_atoms[indices],
+            property_names=list(self.property_names),
+            property_values=self.property_values[indices],
+            skipped=self.skipped,
+        )
+
+    @classmethod
+    def concatenate(cls, datasets: Sequence[CrystalDataset]) -> CrystalDataset:
+        """One dataset of all crystals; labels missing from a part are ``nan`` there."""
+        names = sorted({name for d in datasets for name in d.property_names})
+        values = [
+            np.stack(
+                [
+                    d.property(name) if name in d.property_names else np.full(len(d), np.nan)
+                    for name in names
+                ],
+                axis=1,
+            ).reshape(len(d), len(names))
+            for d in datasets
+        ]
+        skipped = SkipReport(", ".join(d.skipped.source for d in datasets))
+        for d in datasets:
+            skipped.counts.update(d.skipped.counts)
+            for reason, examples in d.skipped.examples.items():
+                skipped.examples.setdefault(reason, []).extend(examples)
+        return cls(
+            material_ids=[i for d in datasets for i in d.material_ids],
+            atomic_numbers=np.concatenate([d.atomic_numbers for d in datasets]),
+            frac_coords=np.concatenate([d.frac_coords for d in datasets]),
+            lattices=np.concatenate([d.lattices for d in datasets]),
+            num_atoms=np.concatenate([d.num_atoms for d in datasets]),
+            property_names=names,
+            property_values=np.concatenate(values),
+            skipped=skipped,
+        )
+
     def save(self, path: Path) -> None:
         """Write atomically as a NumPy archive (no pickled objects)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as handle:
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
             np.savez(
                 handle,
                 material_ids=np.array(self.material_ids, dtype=str),
@@ -134,7 +180,6 @@ class CrystalDataset(torch.utils.data.Dataset):
                 property_values=self.property_values,
                 skipped=np.array(json.dumps(self.skipped.to_dict())),
             )
-        os.replace(handle.name, path)
 
     @classmethod
     def load(cls, path: Path) -> CrystalDataset:

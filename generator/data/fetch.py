@@ -7,8 +7,6 @@ is it renamed into place, so a failed or corrupt download never leaves a file th
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from generator.data.atomic import atomic_path
 from generator.data.errors import DataError
 from generator.data.paths import canonical_dataset_name
 
@@ -95,9 +94,8 @@ def download(url: str, destination: Path, checksum: Checksum, progress: bool = T
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise FetchError(f"download of {url} failed: {reason}") from exc
-    with response, tempfile.NamedTemporaryFile(dir=destination.parent, delete=False) as handle:
-        temporary = Path(handle.name)
-        try:
+    try:
+        with response, atomic_path(destination) as temporary, open(temporary, "wb") as handle:
             size = response.headers.get("Content-Length")
             size = int(size) if size is not None else None
             hasher = checksum.hasher(size)
@@ -107,19 +105,14 @@ def download(url: str, destination: Path, checksum: Checksum, progress: bool = T
                     hasher.update(chunk)
                     handle.write(chunk)
                     bar.advance(task, len(chunk))
-            handle.flush()
             received = hasher.hexdigest()
             if received != checksum.hexdigest.lower():
                 raise FetchError(
                     f"checksum mismatch for {url}: expected {checksum.kind} "
                     f"{checksum.hexdigest.lower()}, got {received}; nothing was written"
                 )
-        except BaseException as exc:
-            temporary.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise FetchError(f"download of {url} failed: {exc}") from exc
-            raise
-    os.replace(temporary, destination)
+    except OSError as exc:
+        raise FetchError(f"download of {url} failed: {exc}") from exc
     return destination
 
 

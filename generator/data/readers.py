@@ -159,7 +159,9 @@ def iter_extxyz_crystals(path: Path, skipped: SkipReport) -> Iterator[RawCrystal
         ) from exc
     adaptor = AseAtomsAdaptor()
     for index, atoms in enumerate(frames):
-        identifier = str(atoms.info.get("material_id", f"{path.stem}:{index}"))
+        identifier = str(
+            atoms.info.get("material_id", atoms.info.get("name", f"{path.stem}:{index}"))
+        )
         if not atoms.pbc.all() or atoms.cell.rank < 3:
             skipped.add("not periodic in 3D", identifier)
             continue

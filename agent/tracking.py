@@ -1,0 +1,65 @@
+"""Experiment tracking with MLflow.
+
+By default runs go to a local store: an SQLite database and an artifact folder under ``mlruns/`` in
+the working directory (MLflow's plain-file store is deprecated). Set ``tracking_uri`` (or the
+environment variable ``MLFLOW_TRACKING_URI``) to use a tracking server, e.g.
+``http://127.0.0.1:5000``. Browse a local store with ``mlflow ui --backend-store-uri
+sqlite:///mlruns/mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+LOCAL_STORE = Path("mlruns")
+
+
+def local_tracking_uri(directory: Path = LOCAL_STORE) -> str:
+    """The SQLite tracking URI of a local store in ``directory`` (created if needed)."""
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{directory / 'mlflow.db'}"
+
+
+def resolve_tracking_uri(tracking_uri: str | None) -> str:
+    """``tracking_uri``, else ``$MLFLOW_TRACKING_URI``, else the local store."""
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or local_tracking_uri()
+
+
+def _experiment_id(mlflow, name: str, tracking_uri: str) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = None
+    if tracking_uri.startswith("sqlite:///"):
+        store = Path(tracking_uri.removeprefix("sqlite:///")).parent
+        artifact_location = (store / "artifacts").as_uri()
+    return mlflow.create_experiment(name, artifact_location=artifact_location)
+
+
+@contextmanager
+def tracked_run(
+    experiment: str,
+    run_name: str | None = None,
+    tracking_uri: str | None = None,
+    params: Mapping[str, object] | None = None,
+    run_id: str | None = None,
+) -> Iterator[object]:
+    """An active MLflow run (resumed when ``run_id`` is given), with ``params`` logged.
+
+    Yields the ``mlflow`` module, so callers log with ``mlflow.log_metrics`` and friends.
+    """
+    import mlflow
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    experiment_id = _experiment_id(mlflow, experiment, uri)
+    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name):
+        if params and run_id is None:
+            mlflow.log_params(dict(params))
+        yield mlflow

@@ -1,0 +1,195 @@
+"""Quality of generated crystals: validity, uniqueness, novelty and distribution distances.
+
+Definitions follow CDVAE/MatterGen:
+
+* structural validity: every interatomic distance (periodic images included) ≥ 0.5 Å and cell
+  volume ≥ 0.1 Å³;
+* compositional validity: SMACT charge neutrality with the Pauling electronegativity test
+  (``smact.screening.smact_validity``; pure metals and alloys count as valid);
+* uniqueness: a sample is unique if no earlier sample matches it; novelty: no reference structure
+  matches it — both with pymatgen's ``StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)``;
+* a sample whose reduced formula belongs to a reference entry without a known structure (MP-20
+  entries whose positions are not available) cannot be judged novel or not; it is counted
+  separately as ``formula_in_unstructured_reference``;
+* Wasserstein distances between the samples' and the reference's distributions of atoms per cell,
+  of distinct elements per cell, and of atomic numbers over all atoms.
+
+Further per-structure metrics (stability and RMSD from an oracle) plug in as
+:class:`StructureMetric` callables.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Composition, Structure
+from scipy.stats import wasserstein_distance
+from smact.screening import smact_validity
+
+from generator.data import CrystalDataset, load_dataset_split, resolve_data_dir
+from generator.data.paths import SPLITS, canonical_dataset_name
+from generator.data.readers import MIN_INTERATOMIC_DISTANCE
+
+MIN_VOLUME = 0.1  # Å³
+MATCHER_SETTINGS = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
+
+StructureMetric = Callable[[Sequence[Structure]], list[dict[str, float | bool | str]]]
+"""Per-structure values for a list of samples, e.g. ``{"e_above_hull": 0.03, "stable": True}``."""
+
+
+@dataclass
+class ReferenceSet:
+    """What novelty and distribution distances are measured against.
+
+    Attributes:
+        structures: reference crystals.
+        unstructured_formulas: reduced formulas of entries whose structure is not available.
+        name: for reports.
+    """
+
+    structures: CrystalDataset
+    unstructured_formulas: set[str] = field(default_factory=set)
+    name: str = "reference"
+
+    def __post_init__(self) -> None:
+        self.by_formula: dict[str, list[int]] = defaultdict(list)
+        offsets = self.structures.offsets
+        for index in range(len(self.structures)):
+            numbers = self.structures.atomic_numbers[offsets[index] : offsets[index + 1]]
+            formula = Composition(dict(zip(*np.unique(numbers, return_counts=True), strict=True)))
+            self.by_formula[formula.reduced_formula].append(index)
+
+
+def load_reference(name: str, data_dir: str | Path | None = None) -> ReferenceSet:
+    """All structures of every split of ``name`` plus the formulas of its structureless entries."""
+    dataset = canonical_dataset_name(name)
+    parts = [load_dataset_split(dataset, split, data_dir) for split in SPLITS]
+    structures = CrystalDataset.concatenate(parts)
+    labels = resolve_data_dir(data_dir) / dataset / "properties_all.csv.gz"
+    unstructured: set[str] = set()
+    if labels.is_file():
+        with gzip.open(labels, "rt") as handle:
+            table = pd.read_csv(handle, usecols=["formula", "has_structure"])
+        missing = table.loc[~table["has_structure"].astype(bool), "formula"]
+        unstructured = {Composition(f).reduced_formula for f in missing.unique()}
+    return ReferenceSet(structures, unstructured, dataset)
+
+
+def structurally_valid(structure: Structure) -> bool:
+    if structure.volume < MIN_VOLUME:
+        return False
+    if len(structure) < 2:
+        return True
+    distances = structure.distance_matrix[np.triu_indices(len(structure), k=1)]
+    return bool(distances.min() >= MIN_INTERATOMIC_DISTANCE)
+
+
+def compositionally_valid(structure: Structure) -> bool:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen warns on elements without electronegativity
+        return bool(smact_validity(structure.composition))
+
+
+def unique_flags(structures: Sequence[Structure], matcher: StructureMatcher) -> list[bool]:
+    """True for each structure that matches no earlier one."""
+    flags = [True] * len(structures)
+    by_formula: dict[str, list[int]] = defaultdict(list)
+    for index, structure in enumerate(structures):
+        formula = structure.composition.reduced_formula
+        flags[index] = not any(matcher.fit(structures[j], structure) for j in by_formula[formula])
+        by_formula[formula].append(index)
+    return flags
+
+
+def novel_flags(
+    structures: Sequence[Structure], reference: ReferenceSet, matcher: StructureMatcher
+) -> list[bool]:
+    """True for each structure that matches no reference structure."""
+    return [
+        not any(
+            matcher.fit(reference.structures.structure(j), structure)
+            for j in reference.by_formula.get(structure.composition.reduced_formula, ())
+        )
+        for structure in structures
+    ]
+
+
+def distribution_distances(structures: Sequence[Structure], reference: ReferenceSet) -> dict:
+    ref = reference.structures
+    offsets = ref.offsets
+    ref_elements = [
+        len(np.unique(ref.atomic_numbers[offsets[i] : offsets[i + 1]])) for i in range(len(ref))
+    ]
+    return {
+        "wasserstein_num_atoms": wasserstein_distance([len(s) for s in structures], ref.num_atoms),
+        "wasserstein_num_elements": wasserstein_distance(
+            [len(s.composition.elements) for s in structures], ref_elements
+        ),
+        "wasserstein_atomic_number": wasserstein_distance(
+            [z for s in structures for z in s.atomic_numbers], ref.atomic_numbers
+        ),
+    }
+
+
+@dataclass
+class EvaluationReport:
+    """Per-structure rows and aggregated metrics (fractions in [0, 1], distances)."""
+
+    per_structure: list[dict]
+    summary: dict[str, float]
+
+
+def evaluate_samples(
+    structures: Sequence[Structure],
+    reference: ReferenceSet,
+    names: Sequence[str] | None = None,
+    extra_metrics: Sequence[StructureMetric] = (),
+) -> EvaluationReport:
+    """Evaluate generated ``structures`` against ``reference``."""
+    if not structures:
+        raise ValueError("no structures to evaluate")
+    names = list(names or [f"sample_{i:05d}" for i in range(len(structures))])
+    matcher = StructureMatcher(**MATCHER_SETTINGS)
+    unique = unique_flags(structures, matcher)
+    novel = novel_flags(structures, reference, matcher)
+    rows = []
+    for index, structure in enumerate(structures):
+        formula = structure.composition.reduced_formula
+        rows.append(
+            {
+                "name": names[index],
+                "formula": formula,
+                "num_atoms": len(structure),
+                "structurally_valid": structurally_valid(structure),
+                "compositionally_valid": compositionally_valid(structure),
+                "unique": unique[index],
+                "novel": novel[index],
+                "formula_in_unstructured_reference": formula in reference.unstructured_formulas,
+            }
+        )
+    for metric in extra_metrics:
+        for row, values in zip(rows, metric(structures), strict=True):
+            row.update(values)
+    table = pd.DataFrame(rows)
+    flags = [c for c in table.columns if table[c].dtype == bool]
+    summary = {f"{c}_fraction": float(table[c].mean()) for c in flags}
+    summary.update(
+        {
+            f"mean_{c}": float(table[c].mean())
+            for c in table.columns
+            if c not in flags
+            and c not in ("name", "formula")
+            and pd.api.types.is_numeric_dtype(table[c])
+        }
+    )
+    summary["num_structures"] = len(structures)
+    summary.update(distribution_distances(structures, reference))
+    return EvaluationReport(rows, summary)

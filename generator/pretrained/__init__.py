@@ -1,0 +1,19 @@
+"""Models shipped with matterloop (see ``MODEL_CARD.md`` beside this file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from generator.training.checkpoint import CheckpointError
+
+BASE_MODEL = Path(__file__).with_name("mp20_base.pt")
+
+
+def default_checkpoint() -> Path:
+    """The shipped base generator, trained on MP-20."""
+    if not BASE_MODEL.is_file():
+        raise CheckpointError(
+            f"{BASE_MODEL}: the shipped base model is missing from this installation; "
+            "pass --checkpoint or train one with `matterloop generator train`"
+        )
+    return BASE_MODEL

@@ -1,0 +1,86 @@
+"""Trained generators on disk: the model file that sampling and fine-tuning load.
+
+A model file holds the EMA weights, the model configuration and what sampling needs from the
+training data (the atom-count distribution and the mean atomic density), plus a summary of the
+training run for the model card.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import TypeAdapter, ValidationError
+
+from agent.yaml_config import ConfigError
+from generator.model import DiffusionModel, DiffusionModelConfig
+from generator.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+MODEL_KIND = "generator-model"
+
+
+def model_config_from_dict(values: dict) -> DiffusionModelConfig:
+    """A :class:`DiffusionModelConfig` from nested mappings; unknown keys are errors."""
+    reference = asdict(DiffusionModelConfig())
+
+    def check(given: dict, allowed: dict, prefix: str) -> None:
+        for key, value in given.items():
+            if key not in allowed:
+                raise ConfigError(f"model.{prefix}{key}: unknown setting")
+            if isinstance(allowed[key], dict):
+                if not isinstance(value, dict):
+                    raise ConfigError(f"model.{prefix}{key}: expected a mapping")
+                check(value, allowed[key], f"{prefix}{key}.")
+
+    check(values, reference, "")
+    try:
+        return TypeAdapter(DiffusionModelConfig).validate_python(values)
+    except ValidationError as exc:
+        raise ConfigError(f"model: {exc}") from exc
+
+
+@dataclass
+class TrainedGenerator:
+    """A generator ready to sample.
+
+    Attributes:
+        model: the diffusion model (EMA weights), in eval mode.
+        num_atoms_probabilities: ``(N_max + 1,)`` probability of each atom count in the data.
+        info: provenance (data, steps, wall time, hardware, metrics).
+    """
+
+    model: DiffusionModel
+    num_atoms_probabilities: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    def draw_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``(count,)`` atom counts drawn from the training distribution."""
+        probabilities = torch.as_tensor(self.num_atoms_probabilities, dtype=torch.float64)
+        return torch.multinomial(probabilities, count, replacement=True, generator=generator)
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(
+            {
+                "kind": MODEL_KIND,
+                "model_config": asdict(self.model.config),
+                "state_dict": self.model.state_dict(),
+                "num_atoms_probabilities": torch.as_tensor(self.num_atoms_probabilities),
+                "info": self.info,
+            },
+            path,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> TrainedGenerator:
+        payload = load_checkpoint(path, MODEL_KIND)
+        try:
+            model = DiffusionModel(model_config_from_dict(payload["model_config"]))
+            model.load_state_dict(payload["state_dict"])
+        except (KeyError, ConfigError, RuntimeError) as exc:
+            raise CheckpointError(
+                f"{path}: model does not match its configuration ({exc})"
+            ) from exc
+        model.eval()
+        return cls(model, payload["num_atoms_probabilities"].numpy(), payload.get("info", {}))

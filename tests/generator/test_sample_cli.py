@@ -1,0 +1,112 @@
+"""``matterloop generator sample`` and ``evaluate`` end to end on a tiny trained model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ase.io import read
+
+from agent.cli import main
+from generator.training.config import TrainConfig
+from generator.training.trainer import Trainer
+from tests.generator.test_training import TINY
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, data_dir, session_cache):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MATTERLOOP_CACHE_DIR", str(session_cache))
+        output = tmp_path_factory.mktemp("tiny-model")
+        config = TrainConfig.model_validate(
+            {**TINY, "output_dir": str(output), "data": {**TINY["data"], "data_dir": str(data_dir)}}
+        )
+        trainer = Trainer(config, progress=False)
+        trainer.run()
+    return trainer.model_path
+
+
+def test_sample_writes_cifs_and_extxyz_and_resumes(tiny_model, tmp_path):
+    out = tmp_path / "samples"
+    base = [
+        "generator",
+        "sample",
+        "--checkpoint",
+        str(tiny_model),
+        "--steps",
+        "4",
+        "--batch-size",
+        "3",
+        "--out",
+        str(out),
+    ]
+    assert main([*base, "--num", "5"]) == 0
+    assert sorted(p.name for p in out.glob("*.cif")) == [f"sample_{i:05d}.cif" for i in range(5)]
+    frames = read(out / "samples.extxyz", index=":")
+    assert len(frames) == 5 and all(f.pbc.all() for f in frames)
+    first_written = (out / "sample_00000.cif").stat().st_mtime_ns
+    assert main([*base, "--num", "8"]) == 0
+    assert len(list(out.glob("*.cif"))) == 8
+    assert len(read(out / "samples.extxyz", index=":")) == 8
+    assert (out / "sample_00000.cif").stat().st_mtime_ns == first_written
+
+
+def test_sample_with_fixed_atom_count(tiny_model, tmp_path):
+    out = tmp_path / "fixed"
+    argv = [
+        "generator",
+        "sample",
+        "--checkpoint",
+        str(tiny_model),
+        "--steps",
+        "3",
+        "--num",
+        "2",
+        "--num-atoms",
+        "4",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert [len(f) for f in read(out / "samples.extxyz", index=":")] == [4, 4]
+
+
+def test_sample_rejects_bad_arguments(tiny_model, tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        main(["generator", "sample", "--checkpoint", str(tiny_model), "--num", "0", "--out", "x"])
+    assert error.value.code == 2
+    assert "must be a positive integer" in capsys.readouterr().err
+    assert (
+        main(["generator", "sample", "--checkpoint", str(tmp_path / "nope.pt"), "--out", "x"]) == 2
+    )
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
+def test_evaluate_against_mp20(tiny_model, tmp_path, data_dir, session_cache, monkeypatch, capsys):
+    monkeypatch.setenv("MATTERLOOP_CACHE_DIR", str(session_cache))
+    out = tmp_path / "samples"
+    assert (
+        main(
+            [
+                "generator",
+                "sample",
+                "--checkpoint",
+                str(tiny_model),
+                "--steps",
+                "3",
+                "--num",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert main(["generator", "evaluate", str(out), "--data-dir", str(data_dir)]) == 0
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["summary"]["num_structures"] == 4
+    assert len(report["structures"]) == 4
+    assert {"structurally_valid", "compositionally_valid", "unique", "novel"} <= set(
+        report["structures"][0]
+    )
+    assert "novel_fraction" in capsys.readouterr().out
