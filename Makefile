@@ -7,7 +7,7 @@ DATA_DIR ?= $(or $(MATTERLOOP_DATA_DIR),../shared/data)
 export MATTERLOOP_DATA_DIR := $(abspath $(DATA_DIR))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install run test lint format clean
+.PHONY: install install-dft run test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,10 +19,17 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# GPAW (the DFT oracle) builds against Debian's libxc, OpenBLAS and FFTW (apt, needs root or sudo).
+$(BIN)/.installed-dft: $(BIN)/.installed install/gpaw.sh install/gpaw-siteconfig.py
+	bash install/gpaw.sh $(VENV)
+	touch $@
+
+install-dft: $(BIN)/.installed-dft
+
 run: install
 	$(BIN)/matterloop data stats mp_20
 
-test: install lint
+test: install-dft lint
 	$(BIN)/python -m pytest
 
 lint: install

@@ -1,0 +1,203 @@
+"""Oracles built on an ASE calculator: validation, relaxation, isolation, time limits, retries.
+
+Subclasses say how to build the calculator (:meth:`CalculatorOracle.make_calculator`), which
+elements it covers, how to prepare the input atoms (e.g. initial magnetic moments) and which of
+its exceptions mean what (:meth:`CalculatorOracle.translate_error`). Everything else — input
+checks, the relaxation (:func:`oracles.relax.relax_and_label`), explosion checks, the child process
+with its per-structure time limit and bounded retries — is here, once, for all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from ase import Atoms
+from ase.calculators.calculator import Calculator
+from pymatgen.core import Structure
+
+from agent.yaml_config import StrictModel
+from oracles.config import RelaxConfig, RobustnessConfig
+from oracles.isolation import WorkerProcess
+from oracles.relax import atoms_to_structure, relax_and_label
+from oracles.result import FailureKind, OracleFailure, OracleResult, Provenance
+from oracles.validation import validate_structure
+
+
+class CalculatorOracleConfig(StrictModel):
+    """Settings common to calculator oracles; ``relax: null`` means a single point."""
+
+    relax: RelaxConfig | None = RelaxConfig()
+    robustness: RobustnessConfig = RobustnessConfig()
+
+
+ConfigT = TypeVar("ConfigT", bound=CalculatorOracleConfig)
+
+
+class CalculatorOracle(ABC, Generic[ConfigT]):
+    """An :class:`~oracles.protocol.Oracle` that relaxes and labels with an ASE calculator.
+
+    Use as a context manager (or call :meth:`close`) to end the worker process when done.
+    """
+
+    name: ClassVar[str]
+    reuse_calculator: ClassVar[bool] = True
+    """False for calculators that must not carry state from one structure to the next."""
+    has_scf: ClassVar[bool] = False
+    """True for self-consistent methods (DFT), whose non-converged SCF raises an error that
+    :meth:`translate_error` maps to ``SCF_NOT_CONVERGED``; a labeled result then has
+    ``scf_converged=True``."""
+    config_type: ClassVar[type[CalculatorOracleConfig]]
+
+    def __init__(self, config: ConfigT | None = None) -> None:
+        self.config: ConfigT = config if config is not None else self.config_type()
+        self._calculator: Calculator | None = None
+        self._worker: WorkerProcess | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any] | None = None) -> Self:
+        """Build from a plain mapping (e.g. YAML), validated into the typed config."""
+        return cls(cls.config_type.model_validate(dict(settings or {})))
+
+    # -- what a subclass provides -------------------------------------------------------------
+
+    @abstractmethod
+    def make_calculator(self) -> Calculator:
+        """A fresh ASE calculator (called once per process)."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """Versions of the code and model/datasets behind this oracle."""
+
+    def supported_elements(self) -> Collection[str] | None:
+        """Element symbols the calculator covers; ``None`` means any."""
+        return None
+
+    def prepare(self, atoms: Atoms) -> Atoms:
+        """Adjust the validated input before the calculation (default: unchanged)."""
+        return atoms
+
+    def translate_error(self, error: Exception) -> OracleFailure:
+        """The failure (kind and reason) that an exception raised by the calculator means."""
+        return OracleFailure(FailureKind.CALCULATOR_ERROR, f"{type(error).__name__}: {error}")
+
+    # -- the shared machinery -----------------------------------------------------------------
+
+    @property
+    def calculator(self) -> Calculator:
+        """The calculator of this process, built on first use."""
+        if self._calculator is None:
+            self._calculator = self.make_calculator()
+        return self._calculator
+
+    def provenance(self) -> Provenance:
+        return Provenance(self.name, self.version(), self.config.model_dump(mode="json"))
+
+    def label(self, structure: Structure) -> OracleResult:
+        """Validate, relax and label one structure in this process; never raises."""
+        start = time.perf_counter()
+        provenance = self.provenance()
+        robustness = self.config.robustness
+        atoms: Atoms | None = None
+        try:
+            atoms = validate_structure(
+                structure,
+                supported_elements=self.supported_elements(),
+                oracle=self.name,
+                min_distance=robustness.min_distance,
+                min_volume=robustness.min_volume,
+            )
+            atoms = self.prepare(atoms)
+            calculator = self.calculator if self.reuse_calculator else self.make_calculator()
+            labels = relax_and_label(atoms, calculator, self.config.relax, robustness.min_distance)
+        except Exception as error:
+            failure = error if isinstance(error, OracleFailure) else self.translate_error(error)
+            last = None
+            if atoms is not None and atoms.calc is not None:
+                last = atoms_to_structure(atoms)
+            return OracleResult.failed(
+                provenance,
+                structure,
+                failure.kind,
+                failure.reason,
+                structure=last,
+                wall_time_s=time.perf_counter() - start,
+            )
+        relaxed = atoms_to_structure(labels.atoms)
+        total = labels.total_magnetization
+        return OracleResult(
+            provenance=provenance,
+            initial_structure=structure,
+            structure=relaxed,
+            energy=labels.energy,
+            energy_per_atom=labels.energy / len(relaxed),
+            forces=labels.forces.tolist(),
+            stress=None if labels.stress is None else labels.stress.tolist(),
+            magmoms=None if labels.magmoms is None else labels.magmoms.tolist(),
+            total_magnetization=total,
+            magnetic_density=None if total is None else abs(total) / relaxed.volume,
+            scf_converged=True if self.has_scf else None,
+            relaxation_converged=labels.relaxation_converged,
+            relaxation_steps=labels.relaxation_steps,
+            wall_time_s=time.perf_counter() - start,
+        )
+
+    def label_as_dict(self, structure: Structure) -> dict[str, Any]:
+        """:meth:`label` in a form that crosses a process boundary."""
+        return self.label(structure).to_dict()
+
+    def attempt(self, structure: Structure) -> OracleResult:
+        """One attempt, in a worker process or inline as configured."""
+        robustness = self.config.robustness
+        if robustness.isolation == "inline":
+            return self.label(structure)
+        if self._worker is None:
+            self._worker = WorkerProcess(self.label_as_dict)
+        start = time.perf_counter()
+        try:
+            return OracleResult.from_dict(self._worker.run(structure, robustness.timeout_s))
+        except OracleFailure as failure:
+            return OracleResult.failed(
+                self.provenance(),
+                structure,
+                failure.kind,
+                failure.reason,
+                wall_time_s=time.perf_counter() - start,
+            )
+
+    def evaluate(self, structures: Sequence[Structure]) -> list[OracleResult]:
+        """One result per structure, retrying failures of the kinds in
+        ``robustness.retry_on`` up to ``robustness.max_retries`` times."""
+        robustness = self.config.robustness
+        results: list[OracleResult] = []
+        for structure in structures:
+            attempts = 1
+            result = self.attempt(structure)
+            while (
+                not result.ok
+                and result.failure.kind in robustness.retry_on
+                and attempts <= robustness.max_retries
+            ):
+                attempts += 1
+                result = self.attempt(structure)
+            results.append(replace(result, attempts=attempts))
+        return results
+
+    def close(self) -> None:
+        """End the worker process, if any."""
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Calculators and worker processes stay in the process that made them."""
+        return {**self.__dict__, "_calculator": None, "_worker": None}
