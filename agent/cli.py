@@ -9,12 +9,13 @@ from importlib.metadata import version
 
 from rich.console import Console
 
-from agent.commands import data, generator
+from agent.commands import data, generator, surrogate
 from generator.data import DataError
 from generator.sampling import SamplingError
+from surrogates.errors import SurrogateError
 
-COMMAND_GROUPS = (data, generator)
-USER_ERRORS = (DataError, FileNotFoundError)
+COMMAND_GROUPS = (data, generator, surrogate)
+USER_ERRORS = (DataError, FileNotFoundError, SurrogateError)
 RUN_ERRORS = (SamplingError,)
 
 

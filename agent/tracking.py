@@ -49,7 +49,8 @@ def tracked_run(
     params: Mapping[str, object] | None = None,
     run_id: str | None = None,
 ) -> Iterator[object]:
-    """An active MLflow run (resumed when ``run_id`` is given), with ``params`` logged.
+    """An active MLflow run (resumed when ``run_id`` is given), with ``params`` logged once, when
+    the run is created (MLflow refuses to change a logged parameter).
 
     Yields the ``mlflow`` module, so callers log with ``mlflow.log_metrics`` and friends.
     """

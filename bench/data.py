@@ -2,7 +2,7 @@
 
 Each measurement runs in a fresh Python process, so its peak memory (max RSS) is its own.
 
-    python bench/data.py [--data-dir DIR] [--splits train val test]
+    python -m bench.data [--data-dir DIR] [--splits train val test]
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ Definitions follow CDVAE/MatterGen:
 * structural validity: every interatomic distance (periodic images included) ≥ 0.5 Å and cell
   volume ≥ 0.1 Å³;
 * compositional validity: SMACT charge neutrality with the Pauling electronegativity test
-  (``smact.screening.smact_validity``; pure metals and alloys count as valid);
+  (``smact.screening.smact_validity``; pure metals and alloys count as valid). SMACT enumerates
+  oxidation-state combinations, which grows combinatorially with the number of elements (minutes
+  for one 10-element formula); no MP-20 crystal has more than 7 elements, so a composition with
+  more than ``MAX_SMACT_ELEMENTS`` is counted invalid without enumeration;
 * uniqueness: a sample is unique if no earlier sample matches it; novelty: no reference structure
   matches it — both with pymatgen's ``StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)``;
 * a sample whose reduced formula belongs to a reference entry without a known structure (MP-20
@@ -39,6 +42,7 @@ from generator.data.paths import SPLITS, canonical_dataset_name
 from generator.data.readers import MIN_INTERATOMIC_DISTANCE
 
 MIN_VOLUME = 0.1  # Å³
+MAX_SMACT_ELEMENTS = 8
 MATCHER_SETTINGS = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
 
 StructureMetric = Callable[[Sequence[Structure]], list[dict[str, float | bool | str]]]
@@ -93,6 +97,8 @@ def structurally_valid(structure: Structure) -> bool:
 
 
 def compositionally_valid(structure: Structure) -> bool:
+    if len(structure.composition.elements) > MAX_SMACT_ELEMENTS:
+        return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pymatgen warns on elements without electronegativity
         return bool(smact_validity(structure.composition))

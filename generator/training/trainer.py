@@ -203,7 +203,12 @@ class Trainer:
                 tracking.experiment,
                 run_name=self.output_dir.name,
                 tracking_uri=tracking.tracking_uri,
-                params=flatten(self.config.model_dump(mode="json")),
+                params=flatten(
+                    {
+                        **self.config.model_dump(mode="json"),
+                        "model_config": asdict(self.model.config),
+                    }
+                ),
                 run_id=self.run_id,
             )
             if tracking.enabled
@@ -212,7 +217,6 @@ class Trainer:
         with run as mlflow, self._progress_bar() as bar:
             if mlflow is not None:
                 self.run_id = mlflow.active_run().info.run_id
-                mlflow.log_params(flatten({"model_config": asdict(self.model.config)}))
             task = bar.add_task("training", total=self.config.optim.max_steps, completed=self.step)
             while self.step < self.config.optim.max_steps:
                 started = time.perf_counter()

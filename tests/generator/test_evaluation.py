@@ -6,7 +6,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from generator.data import CrystalDataset, CrystalRecord, SkipReport
-from generator.evaluation import ReferenceSet, evaluate_samples
+from generator.evaluation import ReferenceSet, compositionally_valid, evaluate_samples
 
 
 def crystal(species, coords, a=4.0) -> Structure:
@@ -77,3 +77,13 @@ def test_extra_metric_hook_adds_columns(reference):
 def test_nothing_to_evaluate_is_an_error(reference):
     with pytest.raises(ValueError, match="no structures"):
         evaluate_samples([], reference)
+
+
+def test_compositions_beyond_the_smact_limit_are_invalid_without_enumeration():
+    elements = ["Li", "Na", "K", "Rb", "Cs", "Mg", "Ca", "Sr", "Ba", "O"]
+    many = Structure(
+        Lattice.cubic(9.0),
+        elements,
+        [[i / 10, (3 * i % 10) / 10, (7 * i % 10) / 10] for i in range(10)],
+    )
+    assert compositionally_valid(many) is False

@@ -1,0 +1,180 @@
+"""MatGL networks: build, warm-start, train on scalar labels, embed structures, save.
+
+A network maps a structure to ``T`` standardized targets; its *embedding* is the pooled,
+per-structure vector fed to the network's output MLP (``final_layer``), ``(n, d)`` with ``d`` the
+network width. Networks are stored in MatGL's own format (``model.json``, ``model.pt``,
+``state.pt``) and read back with :func:`matgl.load_model`.
+
+Training standardizes each target (MatGL's ``data_mean``/``data_std``), so a trained network's
+raw outputs are standardized values; predictions in label units, with uncertainty, come from the
+GP heads on the embedding (:mod:`surrogates.head`).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning
+import matgl
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.loggers import Logger
+from matgl.ext.pymatgen import Structure2Graph
+from matgl.graph.data import MGLDataLoader, MGLDataset, collate_fn_graph
+from matgl.models import M3GNet, MatGLModel, TensorNet
+from matgl.utils.training import ModelLightningModule
+from pymatgen.core import Structure
+from rich.progress import track
+from torch import nn
+
+from surrogates.config import NetworkConfig, TrainingConfig
+from surrogates.errors import NetworkError
+
+ARCHITECTURES: dict[str, type[MatGLModel]] = {"tensornet": TensorNet, "m3gnet": M3GNet}
+LABEL_KEY = "targets"
+
+
+def build_network(config: NetworkConfig, num_targets: int) -> MatGLModel:
+    """A new intensive network with ``num_targets`` outputs, or the warm start of ``config``."""
+    if config.pretrained is not None:
+        network = matgl.load_model(config.pretrained)
+        check_network(network, num_targets)
+        return network
+    return ARCHITECTURES[config.architecture](
+        units=config.units,
+        nblocks=config.nblocks,
+        cutoff=config.cutoff,
+        is_intensive=True,
+        readout_type="weighted_atom",
+        ntargets=num_targets,
+    )
+
+
+def num_outputs(network: MatGLModel) -> int:
+    """Outputs of the network's final MLP."""
+    linears = [m for m in network.final_layer.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features
+
+
+def check_network(network: MatGLModel, num_targets: int) -> None:
+    """Raise :class:`NetworkError` unless ``network`` is an intensive model with ``num_targets``
+    outputs behind an MLP ``final_layer`` (MatGL's TensorNet and M3GNet)."""
+    if not getattr(network, "is_intensive", False) or not hasattr(network, "final_layer"):
+        raise NetworkError(
+            f"{type(network).__name__} is not an intensive property model with a final_layer"
+        )
+    if num_outputs(network) != num_targets:
+        raise NetworkError(
+            f"the network has {num_outputs(network)} outputs but {num_targets} targets were given"
+        )
+
+
+def graph_dataset(
+    network: MatGLModel, structures: Sequence[Structure], targets: np.ndarray | None = None
+) -> MGLDataset:
+    """MatGL graphs of ``structures`` with ``(n, T)`` labels (zeros when ``targets`` is None)."""
+    if targets is None:
+        targets = np.zeros((len(structures), num_outputs(network)))
+    converter = Structure2Graph(element_types=network.element_types, cutoff=network.cutoff)
+    with tempfile.TemporaryDirectory() as root:
+        return MGLDataset(
+            structures=list(structures),
+            labels={LABEL_KEY: np.asarray(targets, dtype=float).tolist()},
+            converter=converter,
+            root=root,
+            save_cache=False,
+        )
+
+
+def collate(batch: list) -> tuple:
+    """MatGL's graph collation with ``(B, T)`` labels."""
+    return collate_fn_graph(batch, multiple_values_per_target=True)
+
+
+def train_network(
+    network: MatGLModel,
+    structures: Sequence[Structure],
+    targets: np.ndarray,
+    val_structures: Sequence[Structure],
+    val_targets: np.ndarray,
+    config: TrainingConfig,
+    logger: Logger | None = None,
+    progress: bool = True,
+) -> None:
+    """Fit ``network`` in place to ``(n, T)`` targets (rows with a NaN are left out).
+
+    Targets are standardized with the training rows' mean and standard deviation; the network
+    then predicts standardized values. Validation rows give the logged ``val_MAE``.
+    """
+    if config.epochs == 0:
+        return
+    lightning.seed_everything(config.seed, verbose=False)
+    keep = ~np.isnan(targets).any(axis=1)
+    val_keep = ~np.isnan(val_targets).any(axis=1)
+    train_data = graph_dataset(
+        network, [s for s, k in zip(structures, keep, strict=True) if k], targets[keep]
+    )
+    val_data = graph_dataset(
+        network,
+        [s for s, k in zip(val_structures, val_keep, strict=True) if k],
+        val_targets[val_keep],
+    )
+    train_loader, val_loader = MGLDataLoader(
+        train_data, val_data, collate_fn=collate, batch_size=config.batch_size, num_workers=0
+    )
+    module = ModelLightningModule(
+        model=network,
+        data_mean=torch.as_tensor(targets[keep].mean(axis=0), dtype=matgl.float_th),
+        data_std=torch.as_tensor(targets[keep].std(axis=0), dtype=matgl.float_th),
+        lr=config.lr,
+        decay_steps=config.epochs * len(train_loader),
+    )
+    trainer = lightning.Trainer(
+        max_epochs=config.epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=logger or False,
+        callbacks=[RichProgressBar()] if progress else [],
+        enable_progress_bar=progress,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, train_loader, val_loader)
+    network.eval()
+
+
+@torch.no_grad()
+def embed(
+    network: MatGLModel,
+    structures: Sequence[Structure],
+    batch_size: int = 64,
+    progress: bool = False,
+) -> torch.Tensor:
+    """``(n, d)`` float64 embeddings: the input of the network's ``final_layer``."""
+    if not structures:
+        raise ValueError("no structures to embed")
+    network.eval()
+    module = ModelLightningModule(model=network)
+    loader = torch.utils.data.DataLoader(
+        graph_dataset(network, structures), batch_size=batch_size, collate_fn=collate
+    )
+    captured: list[torch.Tensor] = []
+    hook = network.final_layer.register_forward_pre_hook(
+        lambda _module, args: captured.append(args[0].detach())
+    )
+    try:
+        batches = track(loader, description="embedding", transient=True) if progress else loader
+        for g, lattice, state_attr, _ in batches:
+            module(g=g, lat=lattice, state_attr=state_attr)
+    finally:
+        hook.remove()
+    return torch.cat(captured).reshape(len(structures), -1).double()
+
+
+def save_network(network: MatGLModel, path: Path, metadata: dict | None = None) -> None:
+    """Write ``network`` in MatGL's format (a folder readable by :func:`matgl.load_model`)."""
+    network.save(path, metadata=metadata)

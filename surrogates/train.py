@@ -1,0 +1,174 @@
+"""Training and evaluation entry points (``matterloop surrogate train|evaluate``).
+
+:func:`train` fits the MatGL network on the training splits, then fits the calibrated GP heads on
+the calibration split, whose structures the network never saw, so that the head's uncertainty is
+that of new structures. Parameters, metrics and the checkpoint go to MLflow. :func:`evaluate`
+measures a checkpoint on held-out structures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.loggers import MLFlowLogger
+from pymatgen.core import Structure
+
+from agent.tracking import resolve_tracking_uri, tracked_run
+from generator.data import load_dataset_split
+from surrogates.config import DataConfig, SurrogateConfig, TrackingConfig
+from surrogates.head import gp_inputs
+from surrogates.metrics import RegressionMetrics, regression_metrics
+from surrogates.network import build_network, train_network
+from surrogates.surrogate import RefitReport, Surrogate
+
+
+@dataclass(frozen=True)
+class LabeledStructures:
+    """``n`` structures with ``(n, T)`` labels (NaN where unknown)."""
+
+    structures: list[Structure]
+    labels: np.ndarray
+
+    def column(self, index: int) -> np.ndarray:
+        return self.labels[:, index]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Held-out metrics per target and the throughput of prediction from structures."""
+
+    metrics: dict[str, RegressionMetrics]
+    predictions_per_second: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the checkpoint went and how the heads were fitted."""
+
+    checkpoint: Path
+    refit: RefitReport
+
+
+def load_labeled(
+    data: DataConfig, splits: Sequence[str], limit: int | None, seed: int
+) -> LabeledStructures:
+    """Structures and target labels of ``splits``; at most ``limit``, drawn at random (seeded)."""
+    datasets = [
+        load_dataset_split(data.dataset, split, data.data_dir, progress=False) for split in splits
+    ]
+    rows = [(d, i) for d in datasets for i in range(len(d))]
+    if limit is not None and limit < len(rows):
+        chosen = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
+        rows = [rows[i] for i in chosen]
+    labels = {id(d): np.stack([d.property(t) for t in data.targets], axis=-1) for d in datasets}
+    return LabeledStructures(
+        structures=[d.structure(i) for d, i in rows],
+        labels=np.array([labels[id(d)][i] for d, i in rows]).reshape(len(rows), -1),
+    )
+
+
+def evaluate_surrogate(surrogate: Surrogate, data: LabeledStructures) -> Evaluation:
+    """Metrics of ``surrogate`` on labeled structures, timing embedding plus prediction."""
+    start = time.perf_counter()
+    mean, std = surrogate.predict(gp_inputs(surrogate.embed(data.structures)))
+    seconds = time.perf_counter() - start
+    metrics = {
+        target: regression_metrics(
+            mean[:, i], std[:, i], torch.as_tensor(data.column(i)), surrogate.head.coverage
+        )
+        for i, target in enumerate(surrogate.targets)
+    }
+    return Evaluation(metrics, len(data.structures) / seconds)
+
+
+def flat_metrics(evaluation: Evaluation, prefix: str) -> dict[str, float]:
+    """``{prefix}_{target}_{metric}: value`` for MLflow."""
+    values = {f"{prefix}_predictions_per_second": evaluation.predictions_per_second}
+    for target, metrics in evaluation.metrics.items():
+        values.update({f"{prefix}_{target}_{k}": v for k, v in metrics.to_dict().items()})
+    return values
+
+
+def tracking(config: TrackingConfig, run_name: str, params: dict | None = None):
+    """An MLflow run (yielding ``mlflow``) if tracking is enabled, else a context yielding None."""
+    if not config.enabled:
+        return nullcontext()
+    return tracked_run(
+        config.experiment, config.run_name or run_name, config.tracking_uri, params=params
+    )
+
+
+def train(config: SurrogateConfig, progress: bool = True) -> TrainResult:
+    """Train the network, fit and calibrate the heads, save the checkpoint, log to MLflow."""
+    seed = config.training.seed
+    train_data = load_labeled(config.data, config.data.train_splits, config.data.max_train, seed)
+    cal_data = load_labeled(
+        config.data, [config.data.calibration_split], config.data.max_calibration, seed
+    )
+    params = {"config": config.model_dump_json(), "num_train": len(train_data.structures)}
+    with tracking(config.tracking, config.name, params) as mlflow:
+        logger = None
+        if mlflow is not None:
+            logger = MLFlowLogger(
+                tracking_uri=resolve_tracking_uri(config.tracking.tracking_uri),
+                run_id=mlflow.active_run().info.run_id,
+            )
+        network = build_network(config.network, len(config.data.targets))
+        train_network(
+            network,
+            train_data.structures,
+            train_data.labels,
+            cal_data.structures,
+            cal_data.labels,
+            config.training,
+            logger=logger,
+            progress=progress,
+        )
+        surrogate = Surrogate(network, config.data.targets, config.head)
+        surrogate.add_embedded(
+            surrogate.embed(cal_data.structures, progress), torch.as_tensor(cal_data.labels)
+        )
+        refit = surrogate.refit()
+        surrogate.save(config.output_dir)
+        if mlflow is not None:
+            mlflow.log_metrics(
+                {
+                    "refit_seconds": refit.seconds,
+                    **{f"scale_{t}": s for t, s in refit.scales.items()},
+                }
+            )
+            mlflow.log_artifacts(str(config.output_dir), artifact_path="checkpoint")
+    return TrainResult(config.output_dir, refit)
+
+
+def evaluate(
+    checkpoint: str | Path,
+    split: str = "test",
+    dataset: str = "mp_20",
+    data_dir: str | Path | None = None,
+    max_structures: int | None = None,
+    tracking_config: TrackingConfig | None = None,
+    seed: int = 0,
+) -> Evaluation:
+    """Metrics of a saved surrogate on a split (at most ``max_structures``, drawn at random);
+    logged to MLflow when ``tracking_config`` is given and enabled."""
+    surrogate = Surrogate.load(checkpoint)
+    data = load_labeled(
+        DataConfig(dataset=dataset, data_dir=data_dir, targets=surrogate.targets),
+        [split],
+        max_structures,
+        seed,
+    )
+    evaluation = evaluate_surrogate(surrogate, data)
+    if tracking_config is not None:
+        params = {"checkpoint": str(checkpoint), "split": split}
+        with tracking(tracking_config, f"evaluate {split}", params) as mlflow:
+            if mlflow is not None:
+                mlflow.log_metrics(flat_metrics(evaluation, split))
+    return evaluation
