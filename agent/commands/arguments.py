@@ -20,3 +20,10 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="data directory (default: $MATTERLOOP_DATA_DIR, else ~/.local/share/matterloop)",
     )
+
+
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--config`` (required), ``--output-dir`` and ``--no-mlflow`` of a training command."""
+    parser.add_argument("--config", type=Path, required=True, help="training config (YAML)")
+    parser.add_argument("--output-dir", type=Path, help="override output_dir")
+    parser.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")

@@ -11,7 +11,11 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.commands.arguments import add_data_dir_argument, positive_int
+from agent.commands.arguments import (
+    add_data_dir_argument,
+    add_training_arguments,
+    positive_int,
+)
 from agent.yaml_config import load_yaml_config
 from generator.pretrained import default_checkpoint
 from generator.sample_writer import SampleWriter, read_samples
@@ -32,10 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train the diffusion model from a YAML config (configs/generator/*.yaml). "
         "An existing checkpoint in the config's output_dir resumes exactly.",
     )
-    train.add_argument("--config", type=Path, required=True, help="training config (YAML)")
+    add_training_arguments(train)
     train.add_argument("--max-steps", type=positive_int, help="override optim.max_steps")
-    train.add_argument("--output-dir", type=Path, help="override output_dir")
-    train.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
     train.set_defaults(handler=run_train)
 
     sample = commands.add_parser(

@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from agent.commands.arguments import add_data_dir_argument, positive_int
+from agent.commands.arguments import (
+    add_data_dir_argument,
+    add_training_arguments,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from surrogates.train import Evaluation
@@ -28,10 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "training splits, the GP heads on the calibration split. Writes a checkpoint folder "
         "(network/ in MatGL's format, head.pt, surrogate.json) and logs to MLflow.",
     )
-    train.add_argument("--config", type=Path, required=True, help="training config (YAML)")
-    train.add_argument("--epochs", type=int, help="override training.epochs")
-    train.add_argument("--output-dir", type=Path, help="override output_dir")
-    train.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    add_training_arguments(train)
+    train.add_argument("--epochs", type=positive_int, help="override training.epochs")
     train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser(
