@@ -109,7 +109,7 @@ class CrystalDataset(torch.utils.data.Dataset):
             atomic_numbers=np.array(
                 [z for s in structures for z in s.atomic_numbers], dtype=np.int16
             ),
-            frac_coords=np.concatenate([s.frac_coords for s in structures]).reshape(-1, 3),
+            frac_coords=np.concatenate([np.zeros((0, 3))] + [s.frac_coords for s in structures]),
             lattices=np.array([s.lattice.matrix for s in structures]).reshape(-1, 3, 3),
             num_atoms=np.array([len(s) for s in structures], dtype=np.int64),
             property_names=names,

@@ -153,3 +153,10 @@ def test_extxyz_frames_carry_numeric_info_as_properties(tmp_path, silicon, rocks
 
 def test_structure_problem_accepts_a_sound_crystal(silicon):
     assert structure_problem(silicon) is None
+
+
+def test_a_file_without_usable_rows_gives_an_empty_dataset(tmp_path):
+    path = write_csv(tmp_path / "bad.csv", [{"material_id": "x", "cif": "not a cif"}])
+    dataset = load(path)
+    assert len(dataset) == 0 and dataset.frac_coords.shape == (0, 3)
+    assert dataset.skipped.total == 1

@@ -1,0 +1,248 @@
+"""``matterloop oracle``: label structures with an oracle, and list the oracles available.
+
+``run`` appends one JSON line per structure to the results file as soon as its result returns::
+
+    {"id": "<structure id>", "result": <OracleResult.to_dict()>}
+
+so an interrupted run loses at most the structure in flight. A later run into the same file skips
+the ids already in it (failed results included: a failure is a result) and evaluates the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import RootModel, ValidationError
+from pymatgen.core import Structure
+from rich.console import Console
+from rich.progress import track
+from rich.table import Table
+
+from agent.yaml_config import ConfigError, format_validation_error, load_yaml_config
+from generator.data import DataError
+from generator.data.dataset import read_records
+from oracles import Oracle, OracleResult, build_oracle
+from oracles.registry import BUILTIN_ORACLES, ENTRY_POINT_GROUP, registered_oracles
+
+DEFAULT_ORACLE = "chgnet"
+DEFAULT_OUT = Path("results.jsonl")
+SUMMARY_ROWS = 50
+
+
+class OracleInputError(DataError):
+    """Input that ``matterloop oracle`` cannot use: an unknown oracle, no structures to evaluate,
+    or a results file that is not one (or holds another oracle's results)."""
+
+
+class OracleSettings(RootModel[dict[str, Any]]):
+    """The ``--settings`` YAML file: a mapping validated by the oracle's own typed config."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("oracle", help="ground-truth oracles: label structures")
+    commands = group.add_subparsers(dest="oracle_command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="relax and label structures with an oracle",
+        description="Evaluate structures (CIF, extxyz or MP-20-style CSV files; a folder stands "
+        "for its CIF files) with an oracle. One JSON line per structure is appended to --out as "
+        "soon as its result returns; a second run into the same file skips the structures "
+        "already in it, by id (a CIF file's name, an extxyz frame's material_id or name, a CSV "
+        "row's material_id). Failed structures are results too: the exit code is 0 unless the "
+        "input is unusable (2).",
+    )
+    run.add_argument("structures", nargs="+", type=Path, metavar="STRUCTURES")
+    run.add_argument(
+        "--oracle",
+        default=DEFAULT_ORACLE,
+        help=f"built-in or registered oracle name, or 'package.module:Class' "
+        f"(default {DEFAULT_ORACLE}; see 'matterloop oracle list')",
+    )
+    run.add_argument("--settings", type=Path, help="oracle settings (YAML mapping)")
+    run.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, help=f"results file (default {DEFAULT_OUT})"
+    )
+    run.set_defaults(handler=run_oracle)
+
+    listing = commands.add_parser(
+        "list",
+        help="list the built-in and registered oracles",
+        description=f"Built-in oracles and those registered by installed packages in the "
+        f"entry-point group {ENTRY_POINT_GROUP!r}.",
+    )
+    listing.set_defaults(handler=run_list)
+
+
+def load_oracle(name: str, settings_file: Path | None) -> Oracle:
+    """The oracle ``name`` built with the settings of ``settings_file`` (none: its defaults)."""
+    settings = load_yaml_config(settings_file, OracleSettings).root if settings_file else {}
+    try:
+        return build_oracle(name, settings)
+    except ValidationError as exc:
+        source = str(settings_file) if settings_file else f"settings of oracle {name!r}"
+        raise ConfigError(format_validation_error(exc, source)) from exc
+    except (ValueError, TypeError) as exc:
+        raise OracleInputError(str(exc)) from exc
+
+
+def read_structures(paths: Sequence[Path], console: Console) -> dict[str, Structure]:
+    """Structures by id from ``paths``, as written (no primitive reduction).
+
+    Crystals the data layer cannot use (unparsable, disordered, overlapping atoms) are skipped
+    with a warning. A missing or unreadable file raises :class:`DataError`; no structures at all,
+    or an id that occurs twice, :class:`OracleInputError`.
+    """
+    records, skipped = read_records(paths, canonical=False, progress=False)
+    if not records:
+        raise OracleInputError(f"no structures to evaluate; {skipped.summary()}")
+    if skipped.total:
+        console.print(f"[yellow]warning:[/] {skipped.summary()}", highlight=False)
+    ids = Counter(record.material_id for record in records)
+    repeated = [identifier for identifier, count in ids.items() if count > 1]
+    if repeated:
+        raise OracleInputError(
+            f"structure id(s) {', '.join(repeated[:5])} occur more than once in the inputs; "
+            "ids key the results file, so evaluate such inputs into separate --out files"
+        )
+    return {record.material_id: record.structure for record in records}
+
+
+def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleResult]:
+    """Results already in ``path`` by structure id (empty if there is no such file).
+
+    A last line cut short by an interrupted write is removed from the file (with a warning), so
+    that its structure is evaluated again. Results of another oracle are an error.
+    """
+    if not path.exists():
+        return {}
+    results: dict[str, OracleResult] = {}
+    with path.open("rb+") as handle:
+        complete = 0  # bytes up to the end of the last complete line
+        for number, line in enumerate(iter(handle.readline, b""), start=1):
+            if not line.endswith(b"\n"):
+                console.print(
+                    f"[yellow]warning:[/] {path}:{number}: incomplete last line removed",
+                    highlight=False,
+                )
+                handle.truncate(complete)
+                break
+            try:
+                record = json.loads(line)
+                identifier = str(record["id"])
+                result = OracleResult.from_dict(record["result"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise OracleInputError(
+                    f"{path}:{number}: not a line of an oracle results file ({exc!r})"
+                ) from exc
+            if result.provenance.oracle != oracle:
+                raise OracleInputError(
+                    f"{path} holds results of oracle {result.provenance.oracle!r}, not "
+                    f"{oracle!r}; write to another --out file"
+                )
+            results[identifier] = result
+            complete = handle.tell()
+    return results
+
+
+def append_result(handle: IO[str], identifier: str, result: OracleResult) -> None:
+    """Write one results line and push it to disk before the next structure starts."""
+    handle.write(json.dumps({"id": identifier, "result": result.to_dict()}) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def close_oracle(oracle: Oracle) -> None:
+    """End the oracle's worker processes, for oracles that have any (a ``close`` method)."""
+    close = getattr(oracle, "close", None)
+    if callable(close):
+        close()
+
+
+def optional(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def summary_table(results: Mapping[str, OracleResult], out: Path) -> Table:
+    """One row per structure (the first :data:`SUMMARY_ROWS`): formula, energy per atom (eV),
+    |total magnetization| (µB), magnetic density (µB/Å³), convergence and failure reason."""
+    table = Table(title=f"{len(results)} structure(s)")
+    table.add_column("id")
+    table.add_column("formula")
+    for column in ("energy eV/atom", "|M| µB", "µB/Å³"):
+        table.add_column(column, justify="right")
+    table.add_column("converged")
+    table.add_column("failure")
+    for identifier, result in list(results.items())[:SUMMARY_ROWS]:
+        structure = result.structure or result.initial_structure
+        magnetization = result.total_magnetization
+        table.add_row(
+            identifier,
+            structure.composition.reduced_formula,
+            optional(result.energy_per_atom, ".4f"),
+            optional(None if magnetization is None else abs(magnetization), ".3f"),
+            optional(result.magnetic_density, ".4f"),
+            "yes" if result.converged else "no",
+            "" if result.ok else f"{result.failure.kind.value}: {result.failure.reason}",
+        )
+    if len(results) > SUMMARY_ROWS:
+        table.caption = f"first {SUMMARY_ROWS} of {len(results)}; all in {out}"
+    return table
+
+
+def outcome_line(results: Mapping[str, OracleResult]) -> str:
+    """E.g. ``3 results: 2 labeled (2 converged), 1 failed (1 invalid_structure)``."""
+    labeled = [r for r in results.values() if r.ok]
+    failures = Counter(r.failure.kind.value for r in results.values() if not r.ok)
+    line = (
+        f"{len(results)} results: {len(labeled)} labeled "
+        f"({sum(r.converged for r in labeled)} converged), {failures.total()} failed"
+    )
+    if failures:
+        line += " (" + ", ".join(f"{n} {kind}" for kind, n in failures.most_common()) + ")"
+    return line
+
+
+def run_oracle(args: argparse.Namespace) -> int:
+    console = Console()
+    oracle = load_oracle(args.oracle, args.settings)
+    structures = read_structures(args.structures, console)
+    results = read_results(args.out, oracle.name, console)
+    pending = [(i, s) for i, s in structures.items() if i not in results]
+    if len(pending) < len(structures):
+        console.print(
+            f"{len(structures) - len(pending)} of {len(structures)} structures already in "
+            f"{args.out}; skipped"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with args.out.open("a", encoding="utf-8") as handle:
+            for identifier, structure in track(pending, description=oracle.name):
+                (result,) = oracle.evaluate([structure])
+                append_result(handle, identifier, result)
+                results[identifier] = result
+    finally:
+        close_oracle(oracle)
+    ours = {identifier: results[identifier] for identifier in structures}
+    console.print(summary_table(ours, args.out))
+    console.print(f"{outcome_line(ours)}; written to {args.out}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    table = Table(title="oracles")
+    for column in ("name", "kind", "target", "description"):
+        table.add_column(column)
+    for name, cls in BUILTIN_ORACLES.items():
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        table.add_row(name, "built-in", f"{cls.__module__}:{cls.__qualname__}", summary)
+    for name, target in sorted(registered_oracles().items()):
+        table.add_row(name, f"entry point ({ENTRY_POINT_GROUP})", target, "")
+    Console().print(table)
+    return 0

@@ -1,0 +1,162 @@
+"""``matterloop oracle run`` and ``list``: results appended as they return, resumed, summarised."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from ase.io import write
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from agent.cli import main
+
+CHGNET = {"threads": 1, "relax": {"max_steps": 200}, "robustness": {"isolation": "inline"}}
+EMT = {"calculator": "ase.calculators.emt:EMT", "robustness": {"isolation": "inline"}}
+
+
+def settings_file(directory: Path, settings: dict) -> str:
+    path = directory / "settings.yaml"
+    path.write_text(yaml.safe_dump(settings))
+    return str(path)
+
+
+def cif(directory: Path, name: str, structure: Structure) -> str:
+    path = directory / f"{name}.cif"
+    structure.to(filename=str(path))
+    return str(path)
+
+
+def result_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def fcc_cu() -> Structure:
+    """Primitive fcc Cu, a = 3.61 Å (1 atom)."""
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(3.61), ["Cu"], [[0, 0, 0]]
+    ).get_primitive_structure()
+
+
+def test_chgnet_run_writes_results_then_resumes(
+    tmp_path: Path,
+    bcc_fe: Structure,
+    diamond_si: Structure,
+    rocksalt_nacl: Structure,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "results.jsonl"
+    settings = settings_file(tmp_path, CHGNET)
+    inputs = [cif(tmp_path, "fe", bcc_fe), cif(tmp_path, "si", diamond_si)]
+    run = ["oracle", "run", "--oracle", "chgnet", "--settings", settings, "--out", str(out)]
+
+    assert main([*run, *inputs]) == 0
+
+    first = out.read_text()
+    lines = {line["id"]: line["result"] for line in result_lines(out)}
+    assert set(lines) == {"fe", "si"}
+    assert lines["fe"]["provenance"]["oracle"] == "chgnet"
+    assert lines["fe"]["total_magnetization"] > 1.8
+    assert abs(lines["si"]["total_magnetization"]) < 0.1
+    printed = capsys.readouterr().out
+    assert "Fe" in printed and "Si" in printed
+    assert "2 results: 2 labeled (2 converged), 0 failed" in printed
+
+    extxyz = tmp_path / "more.extxyz"
+    atoms = AseAtomsAdaptor.get_atoms(rocksalt_nacl)
+    atoms.info["material_id"] = "nacl"
+    write(extxyz, atoms, format="extxyz")
+    assert main([*run, *inputs, str(extxyz)]) == 0
+
+    assert out.read_text().startswith(first)
+    assert [line["id"] for line in result_lines(out)] == ["fe", "si", "nacl"]
+    printed = capsys.readouterr().out
+    assert "2 of 3 structures already in" in printed
+    assert "3 results: 3 labeled" in printed
+
+
+def test_line_cut_short_by_an_interruption_is_evaluated_again(
+    tmp_path: Path, fcc_cu: Structure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    run = ["oracle", "run", "--oracle", "ase", "--settings", settings_file(tmp_path, EMT)]
+    run += ["--out", str(out)]
+    assert main([*run, cif(tmp_path, "cu", fcc_cu)]) == 0
+    complete = out.read_text()
+    out.write_text(complete + '{"id": "cu2", "result": {"provenance"')
+
+    assert main([*run, str(tmp_path / "cu.cif"), cif(tmp_path, "cu2", fcc_cu)]) == 0
+
+    assert out.read_text().startswith(complete)
+    assert [line["id"] for line in result_lines(out)] == ["cu", "cu2"]
+    assert "incomplete last line removed" in capsys.readouterr().out
+
+
+def test_failed_structures_are_results(
+    tmp_path: Path, fcc_cu: Structure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = {**EMT, "calculator": "tests.oracles.misbehaving:RaisingCalculator"}
+    out = tmp_path / "results.jsonl"
+    run = ["oracle", "run", "--oracle", "ase", "--settings", settings_file(tmp_path, settings)]
+
+    assert main([*run, "--out", str(out), cif(tmp_path, "cu", fcc_cu)]) == 0
+
+    (line,) = result_lines(out)
+    assert line["result"]["failure"]["kind"] == "calculator_error"
+    assert "1 failed (1 calculator_error)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--oracle", "no-such-oracle"], "unknown oracle 'no-such-oracle'"),
+        (["--settings", "missing.yaml"], "missing.yaml: no such config file"),
+        (["missing.cif"], "missing.cif: no such file"),
+        (["garbage.cif"], "no structures to evaluate; skipped 1 rows of garbage.cif"),
+    ],
+)
+def test_bad_input_is_a_one_line_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    bcc_fe: Structure,
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cif(tmp_path, "fe", bcc_fe)
+    (tmp_path / "garbage.cif").write_text("not a CIF\n")
+    structures = [] if argv[0].endswith(".cif") else ["fe.cif"]
+
+    assert main(["oracle", "run", *structures, *argv]) == 2
+
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_results_of_another_oracle_are_refused(
+    tmp_path: Path, fcc_cu: Structure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    structure = cif(tmp_path, "cu", fcc_cu)
+    run = ["oracle", "run", structure, "--out", str(out)]
+    assert main([*run, "--oracle", "ase", "--settings", settings_file(tmp_path, EMT)]) == 0
+
+    assert main([*run, "--oracle", "chgnet"]) == 2
+    assert "holds results of oracle 'ase', not 'chgnet'" in capsys.readouterr().err
+
+
+def test_help_and_list(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["oracle", "run", "--help"])
+    assert exit_info.value.code == 0
+    usage = capsys.readouterr().out
+    assert all(option in usage for option in ("STRUCTURES", "--oracle", "--settings", "--out"))
+
+    assert main(["oracle", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in ("chgnet", "sevennet", "gpaw", "ase", "built-in"))
