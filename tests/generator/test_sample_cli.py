@@ -51,23 +51,24 @@ def test_sample_writes_cifs_and_extxyz_and_resumes(tiny_model, tmp_path):
     assert (out / "sample_00000.cif").stat().st_mtime_ns == first_written
 
 
-def test_sample_with_fixed_atom_count(tiny_model, tmp_path):
-    out = tmp_path / "fixed"
-    argv = [
+def sample_argv(model, out, *options: str) -> list[str]:
+    """``matterloop generator sample`` with a 3-step sampler and further ``options``."""
+    return [
         "generator",
         "sample",
         "--checkpoint",
-        str(tiny_model),
+        str(model),
         "--steps",
         "3",
-        "--num",
-        "2",
-        "--num-atoms",
-        "4",
         "--out",
         str(out),
+        *options,
     ]
-    assert main(argv) == 0
+
+
+def test_sample_with_fixed_atom_count(tiny_model, tmp_path):
+    out = tmp_path / "fixed"
+    assert main(sample_argv(tiny_model, out, "--num", "2", "--num-atoms", "4")) == 0
     assert [len(f) for f in read(out / "samples.extxyz", index=":")] == [4, 4]
 
 
@@ -85,23 +86,7 @@ def test_sample_rejects_bad_arguments(tiny_model, tmp_path, capsys):
 def test_evaluate_against_mp20(tiny_model, tmp_path, data_dir, session_cache, monkeypatch, capsys):
     monkeypatch.setenv("MATTERLOOP_CACHE_DIR", str(session_cache))
     out = tmp_path / "samples"
-    assert (
-        main(
-            [
-                "generator",
-                "sample",
-                "--checkpoint",
-                str(tiny_model),
-                "--steps",
-                "3",
-                "--num",
-                "4",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main(sample_argv(tiny_model, out, "--num", "4")) == 0
     assert main(["generator", "evaluate", str(out), "--data-dir", str(data_dir)]) == 0
     report = json.loads((out / "evaluation.json").read_text())
     assert report["summary"]["num_structures"] == 4
