@@ -11,8 +11,6 @@ the ids already in it (failed results included: a failure is a result) and evalu
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from agent.journal import append_record, read_journal
 from agent.yaml_config import ConfigError, format_validation_error, load_yaml_config
 from generator.data import DataError
 from generator.data.dataset import read_records
@@ -120,21 +119,16 @@ def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleR
     A last line cut short by an interrupted write is removed from the file (with a warning), so
     that its structure is evaluated again. Results of another oracle are an error.
     """
-    if not path.exists():
-        return {}
+
+    def warn(number: int) -> None:
+        console.print(
+            f"[yellow]warning:[/] {path}:{number}: incomplete last line removed", highlight=False
+        )
+
     results: dict[str, OracleResult] = {}
-    with path.open("rb+") as handle:
-        complete = 0  # bytes up to the end of the last complete line
-        for number, line in enumerate(iter(handle.readline, b""), start=1):
-            if not line.endswith(b"\n"):
-                console.print(
-                    f"[yellow]warning:[/] {path}:{number}: incomplete last line removed",
-                    highlight=False,
-                )
-                handle.truncate(complete)
-                break
+    try:
+        for number, record in read_journal(path, warn):
             try:
-                record = json.loads(line)
                 identifier = str(record["id"])
                 result = OracleResult.from_dict(record["result"])
             except (ValueError, KeyError, TypeError) as exc:
@@ -147,15 +141,16 @@ def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleR
                     f"{oracle!r}; write to another --out file"
                 )
             results[identifier] = result
-            complete = handle.tell()
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise OracleInputError(f"{exc}; not an oracle results file") from exc
     return results
 
 
 def append_result(handle: IO[str], identifier: str, result: OracleResult) -> None:
     """Write one results line and push it to disk before the next structure starts."""
-    handle.write(json.dumps({"id": identifier, "result": result.to_dict()}) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
+    append_record(handle, {"id": identifier, "result": result.to_dict()})
 
 
 def close_oracle(oracle: Oracle) -> None:
