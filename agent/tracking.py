@@ -30,7 +30,7 @@ def resolve_tracking_uri(tracking_uri: str | None) -> str:
     return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or local_tracking_uri()
 
 
-def _experiment_id(mlflow, name: str, tracking_uri: str) -> str:
+def experiment_id(mlflow, name: str, tracking_uri: str) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
@@ -59,8 +59,9 @@ def tracked_run(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
-    experiment_id = _experiment_id(mlflow, experiment, uri)
-    with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name):
+    with mlflow.start_run(
+        run_id=run_id, experiment_id=experiment_id(mlflow, experiment, uri), run_name=run_name
+    ):
         if params and run_id is None:
             mlflow.log_params(dict(params))
         yield mlflow

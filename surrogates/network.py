@@ -59,14 +59,14 @@ def num_outputs(network: MatGLModel) -> int:
     return linears[-1].out_features
 
 
-def check_network(network: MatGLModel, num_targets: int) -> None:
-    """Raise :class:`NetworkError` unless ``network`` is an intensive model with ``num_targets``
-    outputs behind an MLP ``final_layer`` (MatGL's TensorNet and M3GNet)."""
+def check_network(network: MatGLModel, num_targets: int | None = None) -> None:
+    """Raise :class:`NetworkError` unless ``network`` is an intensive model with an MLP
+    ``final_layer`` (MatGL's TensorNet and M3GNet) and, when given, ``num_targets`` outputs."""
     if not getattr(network, "is_intensive", False) or not hasattr(network, "final_layer"):
         raise NetworkError(
             f"{type(network).__name__} is not an intensive property model with a final_layer"
         )
-    if num_outputs(network) != num_targets:
+    if num_targets is not None and num_outputs(network) != num_targets:
         raise NetworkError(
             f"the network has {num_outputs(network)} outputs but {num_targets} targets were given"
         )

@@ -52,7 +52,8 @@ class Surrogate:
     """A MatGL network as a fixed featurizer plus one calibrated GP per target.
 
     Args:
-        network: an intensive MatGL model with ``len(targets)`` outputs.
+        network: an intensive MatGL model; only its embedding is used, so its outputs need not
+            be the targets (a network trained on formation energy can featurize for E_hull).
         targets: label names, in the order of the model's outputs.
         head: GP head settings.
     """
@@ -60,7 +61,7 @@ class Surrogate:
     def __init__(
         self, network: MatGLModel, targets: Sequence[str], head: HeadConfig | None = None
     ) -> None:
-        check_network(network, len(targets))
+        check_network(network)
         self.network = network.eval()
         self.targets = list(targets)
         self.head = head or HeadConfig()

@@ -1,0 +1,239 @@
+"""Typed campaign configuration, read from YAML (``configs/*.yaml``).
+
+A campaign optimizes *objectives* under *constraints*, both named by a quantity of
+:mod:`agent.campaign.quantities` (e.g. ``magnetic_density`` in µB/Å³ from the oracle,
+``hhi_production`` from composition, ``e_above_hull`` in eV/atom from the oracle and the reference
+hull). Every error names the field, e.g. ``acquisition.q: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from agent.campaign.quantities import Source, quantity
+from agent.yaml_config import StrictModel, load_yaml_config
+from oracles.registry import OracleSpec
+from surrogates.config import HeadConfig
+
+
+def check_quantity(name: str, field: str) -> None:
+    try:
+        quantity(name)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from exc
+
+
+class ObjectiveConfig(StrictModel):
+    """One objective: a quantity to maximize or minimize.
+
+    ``reference`` is the hypervolume reference point of this objective (its worst acceptable
+    value, in the quantity's units); ``goal``, when given, is the value a structure must reach
+    (``>=`` when maximizing, ``<=`` when minimizing) to count as a hit.
+    """
+
+    name: str
+    direction: Literal["maximize", "minimize"]
+    source: Source | None = None
+    reference: float
+    goal: float | None = None
+
+    @model_validator(mode="after")
+    def known_quantity(self) -> Self:
+        check_quantity(self.name, "objective")
+        expected = quantity(self.name).source
+        if self.source is not None and self.source != expected:
+            raise ValueError(f"{self.name} comes from the {expected}, not the {self.source}")
+        return self
+
+    @property
+    def sign(self) -> float:
+        """+1 when maximizing, −1 when minimizing: BoTorch maximizes ``sign * value``."""
+        return 1.0 if self.direction == "maximize" else -1.0
+
+    def reached(self, value: float) -> bool:
+        """Whether ``value`` meets the goal (True when there is none)."""
+        if self.goal is None:
+            return True
+        return self.sign * value >= self.sign * self.goal
+
+
+class ConstraintConfig(StrictModel):
+    """A bound on a quantity, e.g. ``{name: e_above_hull, max: 0.1}`` (eV/atom)."""
+
+    name: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def one_bound(self) -> Self:
+        check_quantity(self.name, "constraint")
+        if self.max is None and self.min is None:
+            raise ValueError(f"constraint on {self.name} needs max or min")
+        return self
+
+    def satisfied(self, value: float) -> bool:
+        return (self.max is None or value <= self.max) and (self.min is None or value >= self.min)
+
+
+class GeneratorSettings(StrictModel):
+    """Candidate generation each round.
+
+    ``checkpoint`` None is the shipped base model. ``conditions`` map an adapter property to a
+    fixed value, a range (``">0.15"``, ``"0.1<x<0.2"``), or ``beyond_front``: a target just past
+    the best value on the current Pareto front (by ``target_step`` of the observed spread).
+    Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
+    """
+
+    checkpoint: Path | None = None
+    num_candidates: int = Field(64, gt=0)
+    steps: int = Field(100, gt=0)
+    batch_size: int = Field(64, gt=0)
+    guidance: float = Field(2.0, ge=0)
+    conditions: dict[str, str | float | int] = Field(default_factory=dict)
+    target_step: float = Field(0.1, gt=0)
+
+
+class AdapterSettings(StrictModel):
+    """Adapter fine-tuning on the campaign's labels every ``every`` rounds (0: never), once at
+    least ``min_labels`` structures are labeled, for ``properties`` (quantities or
+    ``chemical_system``/``space_group``)."""
+
+    every: int = Field(0, ge=0)
+    properties: tuple[str, ...] = ()
+    steps: int = Field(300, gt=0)
+    min_labels: int = Field(16, gt=0)
+
+
+class SurrogateSettings(StrictModel):
+    """The surrogate that predicts oracle quantities: a MatGL network as featurizer (a folder
+    in MatGL's format; None builds an untrained TensorNet, whose random features still give a
+    usable GP kernel) and one calibrated GP head per oracle quantity."""
+
+    network: Path | None = None
+    head: HeadConfig = Field(default_factory=HeadConfig)
+    seed: int = 0
+
+
+class AcquisitionSettings(StrictModel):
+    """How the picks of a round are chosen.
+
+    ``qLogNEHVI``: BoTorch's noisy expected hypervolume improvement with constraints, over the
+    discrete candidate set. ``random``: uniform picks (a baseline). Until every modelled quantity
+    has ``initial_labels`` labels, picks are random (the initial design).
+    """
+
+    kind: Literal["qLogNEHVI", "random"] = "qLogNEHVI"
+    q: int = Field(4, gt=0)
+    initial_labels: int = Field(8, ge=4)
+    mc_samples: int = Field(128, gt=0)
+
+
+class BudgetSettings(StrictModel):
+    """The campaign stops after ``rounds`` rounds or ``oracle_calls`` evaluations, whichever
+    comes first."""
+
+    rounds: int = Field(10, gt=0)
+    oracle_calls: int | None = Field(None, gt=0)
+
+
+class FilterSettings(StrictModel):
+    """Candidates kept for scoring: structurally valid (distances ≥ 0.5 Å), optionally
+    charge-balanced (SMACT), not matching each other or a labeled structure, and novel against
+    ``novelty_reference`` (a dataset name such as ``mp_20``; None skips the check)."""
+
+    require_smact: bool = False
+    novelty_reference: str | None = "mp_20"
+    data_dir: Path | None = None
+
+
+class RaySettings(StrictModel):
+    """Ray: a local cluster of ``num_cpus`` (None: all) unless ``address`` names a running one
+    (``"auto"``, ``"ray://host:10001"`` or ``"host:6379"``). ``oracle_workers`` actors each hold
+    one oracle and ``oracle_cpus`` CPUs; a task on a worker that dies is retried up to
+    ``max_retries`` times. Generation requests ``generator_gpus`` GPUs (0 on a laptop)."""
+
+    address: str | None = None
+    num_cpus: int | None = Field(None, gt=0)
+    oracle_workers: int = Field(2, gt=0)
+    oracle_cpus: float = Field(1.0, gt=0)
+    generator_gpus: float = Field(0.0, ge=0)
+    max_retries: int = Field(3, ge=0)
+
+
+class MlflowSettings(StrictModel):
+    """MLflow: ``tracking_uri`` None means ``$MLFLOW_TRACKING_URI`` or a local store in the
+    campaign directory."""
+
+    enabled: bool = True
+    tracking_uri: str | None = None
+    experiment: str = "matterloop"
+
+
+class CampaignConfig(StrictModel):
+    """Everything a campaign needs; ``directory`` holds its durable state."""
+
+    name: str
+    directory: Path | None = None
+    seed: int = 0
+    objectives: tuple[ObjectiveConfig, ...] = Field(min_length=1)
+    constraints: tuple[ConstraintConfig, ...] = ()
+    oracle: OracleSpec = Field(default_factory=lambda: OracleSpec(name="chgnet"))
+    hull: str = Field(
+        "chgnet",
+        description="a shipped reference hull by oracle name, or the path of a hull file",
+    )
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    adapters: AdapterSettings = Field(default_factory=AdapterSettings)
+    surrogate: SurrogateSettings = Field(default_factory=SurrogateSettings)
+    acquisition: AcquisitionSettings = Field(default_factory=AcquisitionSettings)
+    filters: FilterSettings = Field(default_factory=FilterSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+
+    @model_validator(mode="after")
+    def consistent(self) -> Self:
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives: repeated quantity in {names}")
+        if not self.modelled:
+            raise ValueError(
+                "objectives/constraints: none comes from the oracle, so there is nothing to "
+                "learn or evaluate; add an oracle quantity (e.g. e_above_hull)"
+            )
+        unknown = set(self.generator.conditions) - set(self.adapters.properties)
+        if unknown:
+            raise ValueError(
+                f"generator.conditions: {', '.join(sorted(unknown))} not in adapters.properties"
+            )
+        for name, value in self.generator.conditions.items():
+            if value == "beyond_front" and name not in names:
+                raise ValueError(
+                    f"generator.conditions.{name}: beyond_front needs {name} as an objective"
+                )
+        return self
+
+    @property
+    def campaign_dir(self) -> Path:
+        return self.directory or Path("campaigns") / self.name
+
+    @property
+    def modelled(self) -> list[str]:
+        """Oracle quantities the surrogate predicts: oracle objectives, then constraints."""
+        names = [o.name for o in self.objectives] + [c.name for c in self.constraints]
+        return list(dict.fromkeys(n for n in names if quantity(n).source == "oracle"))
+
+    @property
+    def computed(self) -> list[str]:
+        """Quantities computed from the structure (deterministic functions)."""
+        names = [o.name for o in self.objectives] + [c.name for c in self.constraints]
+        return list(dict.fromkeys(n for n in names if quantity(n).source == "function"))
+
+
+def load_campaign_config(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML (:class:`~agent.yaml_config.ConfigError` names each bad
+    field)."""
+    return load_yaml_config(Path(path), CampaignConfig)

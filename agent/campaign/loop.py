@@ -1,0 +1,398 @@
+"""The campaign loop: :class:`Campaign`.
+
+One round (``DESIGN.md`` §1): generate candidates (guided toward targets beyond the current
+Pareto front once adapters exist) → filter (valid, computed quantities defined, unique, not
+labeled yet, novel) → surrogate posteriors → BoTorch picks ``q`` → the picks are saved, then
+evaluated by oracle actors on Ray, each result persisted as it returns → labels, Pareto front and
+hypervolume → surrogate refit → every ``adapters.every`` rounds an adapter refit on all labels →
+round summary, then MLflow. The state on disk is enough to resume at any point (see
+:mod:`agent.campaign.store`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import matgl
+import numpy as np
+import pandas as pd
+import torch
+from pymatgen.core import Structure
+from rich.console import Console
+from rich.progress import Progress
+
+from agent.campaign.acquisition import feature_model, select
+from agent.campaign.candidates import Candidates, filter_candidates
+from agent.campaign.config import CampaignConfig
+from agent.campaign.distributed import (
+    OraclePool,
+    connect,
+    fit_adapters,
+    generate_structures,
+    remote_call,
+)
+from agent.campaign.labels import label_table
+from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
+from agent.campaign.quantities import quantity
+from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
+from agent.campaign.targets import generation_targets
+from agent.campaign.tracking import CampaignTracker
+from oracles.hull import ReferenceHull
+from surrogates.config import NetworkConfig
+from surrogates.network import build_network
+from surrogates.surrogate import Surrogate
+
+
+def campaign_hull(config: CampaignConfig) -> ReferenceHull | None:
+    """The reference hull of ``config.hull`` (a hull file, or the hull shipped for the oracle
+    of that name) when E_hull is needed, else None."""
+    if "e_above_hull" not in config.modelled:
+        return None
+    if Path(config.hull).is_file():
+        return ReferenceHull.load(config.hull)
+    from oracles.references import shipped_hull
+
+    return shipped_hull(config.hull)
+
+
+class Campaign:
+    """Runs (or resumes) the campaign of ``config`` in its directory.
+
+    Args:
+        config: the validated configuration.
+        raw_config: the configuration as read from YAML, stored with the campaign.
+    """
+
+    def __init__(
+        self, config: CampaignConfig, raw_config: dict[str, Any], console: Console | None = None
+    ) -> None:
+        self.config = config
+        self.raw_config = raw_config
+        self.console = console or Console()
+        self.store = CampaignStore(config.campaign_dir)
+        self.hull = campaign_hull(config)
+        self.reference = None
+        self.surrogate: Surrogate | None = None
+        self.surrogate_ids: list[str] = []
+        self.tracker = CampaignTracker(config, self.store)
+
+    # ----------------------------------------------------------------------------------- run
+    def run(self) -> pd.DataFrame:
+        """Run rounds until the budget is spent; returns the label table."""
+        state = self.store.open(self.raw_config)
+        if state.next_round:
+            self.console.print(
+                f"resuming {self.config.name} at round {state.next_round} "
+                f"({len(self.store.evaluations())} oracle results on disk)"
+            )
+        connect(self.config.ray)
+        pool = OraclePool(self.config.oracle, self.config.ray)
+        try:
+            self.tracker.log_rounds(state)
+            while not self.finished(state):
+                self.run_round(state, pool)
+                state.next_round += 1
+                self.store.save_state(state)
+                self.tracker.log_rounds(state)
+        finally:
+            pool.stop()
+        return self.table()
+
+    def finished(self, state: CampaignState) -> bool:
+        budget = self.config.budget
+        if state.next_round >= budget.rounds:
+            return True
+        calls = len(self.store.evaluations())
+        return budget.oracle_calls is not None and calls >= budget.oracle_calls
+
+    def table(self) -> pd.DataFrame:
+        return label_table(self.store.evaluations(), self.config, self.hull)
+
+    # --------------------------------------------------------------------------------- round
+    def run_round(self, state: CampaignState, pool: OraclePool) -> None:
+        number = state.next_round
+        picks = self.store.picks(number)
+        if picks is None:
+            picks, details = self.choose(number, state)
+            self.store.save_picks(number, picks, details)
+        details = self.store.round_details(number)
+        done = {e.id for e in self.store.evaluations()}
+        pending = [(p.id, p.structure) for p in picks if p.id not in done]
+        start = time.perf_counter()
+        if pending:
+            self.evaluate(number, pending, pool)
+        oracle_seconds = time.perf_counter() - start
+        table = self.table()
+        start = time.perf_counter()
+        checkpoint = self.refit_surrogate()
+        refit_seconds = time.perf_counter() - start
+        adapter_model = self.maybe_refit_adapters(number, state, table)
+        summary = self.summarize(number, table, details, picks)
+        summary["seconds"] = {
+            **details.get("seconds", {}),
+            "oracle": oracle_seconds,
+            "surrogate_refit": refit_seconds,
+        }
+        summary["surrogate_checkpoint"] = checkpoint
+        summary["adapter_model"] = adapter_model
+        self.write_round_outputs(number, table)
+        self.store.save_summary(number, summary)
+        self.console.print(round_line(summary), highlight=False)
+
+    def evaluate(
+        self, number: int, pending: Sequence[tuple[str, Structure]], pool: OraclePool
+    ) -> None:
+        """Evaluate the pending picks on the oracle actors, persisting each result at once."""
+        with (
+            self.store.results_journal() as journal,
+            Progress(console=self.console, transient=True) as progress,
+        ):
+            task = progress.add_task(
+                f"round {number}: {self.config.oracle.name}", total=len(pending)
+            )
+            for identifier, result in pool.evaluate(pending):
+                self.store.record(journal, Evaluation(identifier, number, result))
+                progress.advance(task)
+
+    # ------------------------------------------------------------------------------- choose
+    def choose(self, number: int, state: CampaignState) -> tuple[list[Pick], dict[str, Any]]:
+        """Generate, filter and score candidates; the picks of round ``number``."""
+        settings = self.config.generator
+        seconds: dict[str, float] = {}
+        table = self.table()
+        adapted = state.adapter_model is not None
+        targets = (
+            generation_targets(
+                settings.conditions, self.config.objectives, table, settings.target_step
+            )
+            if adapted
+            else {}
+        )
+        start = time.perf_counter()
+        model = self.store.root / state.adapter_model if adapted else settings.checkpoint
+        generated, dropped = remote_call(
+            generate_structures,
+            model,
+            settings.num_candidates,
+            settings.steps,
+            targets,
+            settings.guidance,
+            settings.batch_size,
+            self.config.seed * 100_003 + number,
+            num_gpus=self.config.ray.generator_gpus,
+        )
+        seconds["generation"] = time.perf_counter() - start
+        start = time.perf_counter()
+        evaluations = self.store.evaluations()
+        candidates = filter_candidates(
+            [Structure.from_dict(s) for s in generated],
+            [e.result.initial_structure for e in evaluations],
+            self.config.computed,
+            self.config.filters.require_smact,
+            self.novelty_reference(),
+        )
+        seconds["filter"] = time.perf_counter() - start
+        start = time.perf_counter()
+        picks, method = self.acquire(number, candidates, len(evaluations))
+        seconds["acquisition"] = time.perf_counter() - start
+        details = {
+            "targets": targets,
+            "generator": str(model) if model else "shipped base model",
+            "sampler_dropped": dropped,
+            "filter": asdict(candidates.report),
+            "method": method,
+            "seconds": seconds,
+        }
+        return picks, details
+
+    def novelty_reference(self):
+        filters = self.config.filters
+        if filters.novelty_reference is None:
+            return None
+        if self.reference is None:
+            from generator.evaluation import load_reference
+
+            self.reference = load_reference(filters.novelty_reference, filters.data_dir)
+        return self.reference
+
+    def acquire(
+        self, number: int, candidates: Candidates, num_evaluated: int
+    ) -> tuple[list[Pick], str]:
+        """The picks among ``candidates``: BoTorch once every modelled quantity has enough
+        labels, random (the initial design) before."""
+        acquisition = self.config.acquisition
+        q = acquisition.q
+        if self.config.budget.oracle_calls is not None:
+            q = min(q, self.config.budget.oracle_calls - num_evaluated)
+        structures = candidates.structures
+        if not structures or q <= 0:
+            return [], "none"
+        self.refit_surrogate()
+        ready = self.surrogate is not None and self.surrogate.gps
+        if acquisition.kind == "random" or not ready:
+            rng = np.random.default_rng(self.config.seed * 100_003 + number)
+            chosen = rng.choice(len(structures), size=min(q, len(structures)), replace=False)
+            picks = [Pick(f"r{number:04d}-{i:02d}", structures[j]) for i, j in enumerate(chosen)]
+            return picks, "random" if acquisition.kind == "random" else "initial design"
+        features = self.features(structures, candidates.values)
+        outputs = [*self.config.modelled, *self.config.computed]
+        model = feature_model(
+            self.surrogate.gps, self.surrogate.embeddings.shape[-1], len(self.config.computed)
+        )
+        chosen, _ = select(
+            model,
+            features,
+            self.baseline_features(),
+            self.config.objectives,
+            self.config.constraints,
+            outputs,
+            q,
+            acquisition.mc_samples,
+            self.config.seed + number,
+        )
+        mean, std = self.surrogate.predict(features[chosen])
+        picks = [
+            Pick(
+                f"r{number:04d}-{i:02d}",
+                structures[j],
+                dict(zip(self.config.modelled, mean[i].tolist(), strict=True)),
+                dict(zip(self.config.modelled, std[i].tolist(), strict=True)),
+            )
+            for i, j in enumerate(chosen)
+        ]
+        return picks, acquisition.kind
+
+    # ---------------------------------------------------------------------------- surrogate
+    def build_surrogate(self) -> Surrogate:
+        settings = self.config.surrogate
+        torch.manual_seed(settings.seed)
+        if settings.network is not None:
+            network = matgl.load_model(settings.network)
+        else:
+            network = build_network(NetworkConfig(), num_targets=1)
+        return Surrogate(network, self.config.modelled, settings.head)
+
+    def features(self, structures: Sequence[Structure], computed: dict[str, list[float]]):
+        """``(n, d + k)`` features: embedding, then the computed quantities."""
+        embedding = self.surrogate.embed(structures)
+        columns = [
+            torch.tensor(computed[name], dtype=torch.double) for name in self.config.computed
+        ]
+        return torch.cat([embedding, *(c.unsqueeze(-1) for c in columns)], dim=-1)
+
+    def baseline_features(self) -> torch.Tensor:
+        """Features of the labeled structures (as generated, before relaxation)."""
+        evaluations = {e.id: e for e in self.store.evaluations()}
+        structures = [evaluations[i].result.initial_structure for i in self.surrogate_ids]
+        columns = {name: [] for name in self.config.computed}
+        for structure in structures:
+            for name in self.config.computed:
+                try:
+                    columns[name].append(quantity(name).from_structure(structure))
+                except ValueError:
+                    columns[name].append(float("nan"))
+        embedding = self.surrogate.embeddings
+        extra = [torch.tensor(columns[n], dtype=torch.double) for n in self.config.computed]
+        features = torch.cat([embedding, *(c.unsqueeze(-1) for c in extra)], dim=-1)
+        return features[~features.isnan().any(dim=-1)]
+
+    def refit_surrogate(self) -> str | None:
+        """Add the labels the surrogate has not seen and refit its heads once every modelled
+        quantity has ``acquisition.initial_labels`` labels; returns the checkpoint folder
+        (relative to the campaign directory), or None before the first fit."""
+        if self.surrogate is None:
+            self.surrogate = self.build_surrogate()
+        table = self.table().set_index("id")
+        evaluations = [e for e in self.store.evaluations() if e.id not in set(self.surrogate_ids)]
+        if evaluations:
+            labels = table.loc[[e.id for e in evaluations], self.config.modelled]
+            embedding = self.surrogate.embed([e.result.initial_structure for e in evaluations])
+            self.surrogate.add_embedded(embedding, torch.as_tensor(labels.to_numpy(dtype=float)))
+            self.surrogate_ids += [e.id for e in evaluations]
+        counts = (~self.surrogate.labels.isnan()).sum(dim=0)
+        if len(counts) == 0 or int(counts.min()) < self.config.acquisition.initial_labels:
+            return None
+        if evaluations or not self.surrogate.gps:
+            self.surrogate.refit()
+            self.surrogate.save(self.store.models_dir / "surrogate")
+        return "models/surrogate"
+
+    # ----------------------------------------------------------------------------- adapters
+    def maybe_refit_adapters(
+        self, number: int, state: CampaignState, table: pd.DataFrame
+    ) -> str | None:
+        """Fine-tune the adapters on all labels when due; returns the new model's path."""
+        settings = self.config.adapters
+        if not settings.every or (number + 1) % settings.every:
+            return None
+        labeled = table[table["ok"]]
+        if len(labeled) < settings.min_labels:
+            return None
+        evaluations = {e.id: e for e in self.store.evaluations()}
+        structures = [evaluations[i].result.structure.as_dict() for i in labeled["id"]]
+        labels = {
+            name: labeled[name].astype(float).tolist()
+            for name in settings.properties
+            if name in labeled.columns
+        }
+        relative = f"models/adapters_r{number:04d}.pt"
+        remote_call(
+            fit_adapters,
+            self.config.generator.checkpoint,
+            structures,
+            labels,
+            list(settings.properties),
+            self.store.root / relative,
+            settings.steps,
+            self.config.seed + number,
+            self.store.root / state.adapter_model if state.adapter_model else None,
+            num_gpus=self.config.ray.generator_gpus,
+        )
+        state.adapter_model = relative
+        return relative
+
+    # ------------------------------------------------------------------------------ outputs
+    def summarize(
+        self, number: int, table: pd.DataFrame, details: dict[str, Any], picks: list[Pick]
+    ) -> dict[str, Any]:
+        this_round = table[table["round"] == number]
+        evaluated = len(this_round)
+        return {
+            "round": number,
+            "method": details.get("method"),
+            "targets": details.get("targets", {}),
+            "candidates_generated": details.get("filter", {}).get("generated", 0),
+            "candidates_kept": details.get("filter", {}).get("kept", 0),
+            "sampler_dropped": details.get("sampler_dropped", 0),
+            "filter": details.get("filter", {}),
+            "picks": len(picks),
+            "evaluated": evaluated,
+            "oracle_failures": int((~this_round["ok"]).sum()),
+            "feasible_fraction": float(this_round["feasible"].mean()) if evaluated else 0.0,
+            "hit_rate": float(this_round["hit"].mean()) if evaluated else 0.0,
+            "total_oracle_calls": len(table),
+            "hypervolume": hypervolume(table, self.config.objectives),
+            "pareto_size": int(front_mask(table, self.config.objectives).sum()),
+        }
+
+    def write_round_outputs(self, number: int, table: pd.DataFrame) -> None:
+        directory = self.store.round_dir(number)
+        directory.mkdir(parents=True, exist_ok=True)
+        front_table(table, self.config.objectives).to_csv(directory / "front.csv", index=False)
+        units = [quantity(o.name).unit for o in self.config.objectives]
+        plot_fronts(table, self.config.objectives, directory / "pareto.png", units)
+
+
+def round_line(summary: dict[str, Any]) -> str:
+    """One line per finished round for the console."""
+    return (
+        f"round {summary['round']}: {summary['candidates_generated']} generated, "
+        f"{summary['candidates_kept']} kept, {summary['evaluated']} evaluated "
+        f"({summary['method']}), {summary['oracle_failures']} failed; "
+        f"hit rate {summary['hit_rate']:.0%}; hypervolume {summary['hypervolume']:.4g}; "
+        f"front {summary['pareto_size']}"
+    )

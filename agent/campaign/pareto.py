@@ -1,0 +1,109 @@
+"""Pareto fronts and hypervolume of the labeled data, as a table, a CSV and a plot.
+
+Objectives are turned into maximization problems (``sign * value``, see
+:attr:`~agent.campaign.config.ObjectiveConfig.sign`); the front is BoTorch's non-dominated set of
+the feasible rows and the hypervolume is dominated with respect to the objectives' reference
+points (BoTorch's exact box decomposition).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
+from botorch.utils.multi_objective.pareto import is_non_dominated
+from matplotlib.figure import Figure
+
+from agent.campaign.config import ObjectiveConfig
+
+
+def signed_values(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> torch.Tensor:
+    """``(n, k)`` float64: each objective times its sign (larger is better)."""
+    columns = [o.sign * table[o.name].to_numpy(dtype=float) for o in objectives]
+    return torch.as_tensor(np.stack(columns, axis=-1), dtype=torch.double)
+
+
+def signed_reference(objectives: Sequence[ObjectiveConfig]) -> torch.Tensor:
+    """``(k,)`` reference point in the signed (maximization) space."""
+    return torch.tensor([o.sign * o.reference for o in objectives], dtype=torch.double)
+
+
+def front_mask(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> np.ndarray:
+    """``(n,)`` True for the feasible rows that no other feasible row dominates."""
+    mask = np.zeros(len(table), dtype=bool)
+    feasible = table["feasible"].to_numpy(dtype=bool)
+    if feasible.any():
+        values = signed_values(table[feasible], objectives)
+        mask[np.flatnonzero(feasible)] = is_non_dominated(values, deduplicate=False).numpy()
+    return mask
+
+
+def hypervolume(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> float:
+    """Hypervolume dominated by the feasible rows, in the product of the objectives' units
+    (0 when none is feasible or none beats the reference point)."""
+    feasible = table["feasible"].to_numpy(dtype=bool)
+    if not feasible.any():
+        return 0.0
+    values = signed_values(table[feasible], objectives)
+    reference = signed_reference(objectives)
+    better = (values > reference).all(dim=-1)
+    if not better.any():
+        return 0.0
+    return float(DominatedPartitioning(reference, values[better]).compute_hypervolume())
+
+
+def front_table(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> pd.DataFrame:
+    """The Pareto-optimal rows, best first by the first objective."""
+    front = table[front_mask(table, objectives)]
+    first = objectives[0]
+    return front.sort_values(first.name, ascending=first.direction == "minimize")
+
+
+def plot_fronts(
+    table: pd.DataFrame, objectives: Sequence[ObjectiveConfig], path: Path, units: Sequence[str]
+) -> None:
+    """Scatter of the first two objectives of every labeled structure (feasible filled,
+    infeasible hollow) with the Pareto front after each round, earlier rounds faded."""
+    x_objective, y_objective = objectives[0], objectives[min(1, len(objectives) - 1)]
+    figure = Figure(figsize=(6.4, 4.8), dpi=120)
+    axes = figure.add_subplot()
+    labeled = table[table["ok"]]
+    feasible = labeled[labeled["feasible"]]
+    infeasible = labeled[~labeled["feasible"]]
+    axes.scatter(
+        infeasible[x_objective.name],
+        infeasible[y_objective.name],
+        facecolors="none",
+        edgecolors="0.6",
+        label="infeasible",
+    )
+    axes.scatter(
+        feasible[x_objective.name], feasible[y_objective.name], color="0.35", label="feasible"
+    )
+    rounds = sorted(table["round"].unique())
+    for index, number in enumerate(rounds):
+        until = table[table["round"] <= number]
+        front = front_table(until, objectives).sort_values(x_objective.name)
+        if front.empty:
+            continue
+        latest = index == len(rounds) - 1
+        axes.plot(
+            front[x_objective.name],
+            front[y_objective.name],
+            marker="o",
+            drawstyle="steps-post",
+            color="tab:red" if latest else "tab:blue",
+            alpha=1.0 if latest else 0.15 + 0.6 * (index + 1) / len(rounds),
+            label=f"front after round {number}" if latest else None,
+        )
+    axes.set_xlabel(f"{x_objective.name} [{units[0]}] ({x_objective.direction})")
+    axes.set_ylabel(f"{y_objective.name} [{units[-1]}] ({y_objective.direction})")
+    axes.set_title("Pareto front (earlier rounds faded)")
+    axes.legend(loc="best", fontsize="small")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)

@@ -1,0 +1,111 @@
+"""The quantities a campaign can optimize or constrain, and where each comes from.
+
+- ``oracle`` quantities are read from an :class:`~oracles.result.OracleResult` (after the oracle
+  relaxed and labeled the structure); for unlabeled candidates the surrogate predicts them.
+- ``function`` quantities are computed exactly from a structure (its composition, its density).
+
+A config may also name any function ``"package.module:function"`` taking a pymatgen
+``Structure`` and returning a float: a deterministic quantity of the user's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from pymatgen.core import Structure
+
+from oracles.hull import ReferenceHull
+from oracles.imports import import_object
+from oracles.result import OracleResult
+from surrogates.errors import HHIError
+from surrogates.hhi import hhi_production
+
+Source = Literal["oracle", "function"]
+
+
+class UndefinedQuantity(ValueError):
+    """A quantity that has no value for a structure (e.g. HHI of a hydride, E_hull of a
+    composition with no elemental reference)."""
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A named quantity with its unit and how to obtain it."""
+
+    name: str
+    unit: str
+    source: Source
+    from_result: Callable[[OracleResult, ReferenceHull | None], float | None] | None = None
+    from_structure: Callable[[Structure], float] | None = None
+
+
+def e_above_hull(result: OracleResult, hull: ReferenceHull | None) -> float | None:
+    if hull is None:
+        raise UndefinedQuantity("e_above_hull needs a reference hull")
+    try:
+        return hull.e_above_hull_of(result)
+    except ValueError as exc:
+        if "elemental reference" in str(exc):
+            return None
+        raise
+
+
+def absolute_magnetization(result: OracleResult, _hull: ReferenceHull | None) -> float | None:
+    total = result.total_magnetization
+    return None if total is None else abs(total)
+
+
+def hhi(structure: Structure) -> float:
+    try:
+        return hhi_production(structure)
+    except HHIError as exc:
+        raise UndefinedQuantity(str(exc)) from exc
+
+
+QUANTITIES: dict[str, Quantity] = {
+    q.name: q
+    for q in (
+        Quantity(
+            "magnetic_density", "µB/Å³", "oracle", from_result=lambda r, _: r.magnetic_density
+        ),
+        Quantity("total_magnetization", "µB", "oracle", from_result=absolute_magnetization),
+        Quantity(
+            "energy_per_atom", "eV/atom", "oracle", from_result=lambda r, _: r.energy_per_atom
+        ),
+        Quantity("e_above_hull", "eV/atom", "oracle", from_result=e_above_hull),
+        Quantity("hhi_production", "HHI (0–10,000)", "function", from_structure=hhi),
+        Quantity("density", "g/cm³", "function", from_structure=lambda s: float(s.density)),
+    )
+}
+
+
+def quantity(name: str) -> Quantity:
+    """The quantity ``name``: a built-in, or a ``"package.module:function"`` of a structure."""
+    if name in QUANTITIES:
+        return QUANTITIES[name]
+    if ":" in name:
+        function = import_object(name)
+        return Quantity(name, "", "function", from_structure=function)
+    raise ValueError(f"unknown quantity {name!r}; known: {', '.join(sorted(QUANTITIES))}")
+
+
+def oracle_values(
+    result: OracleResult, names: list[str], hull: ReferenceHull | None
+) -> dict[str, float]:
+    """Oracle quantities of a labeled result; a value the result lacks is NaN."""
+    values = {}
+    for name in names:
+        value = quantity(name).from_result(result, hull) if result.ok else None
+        values[name] = float("nan") if value is None else float(value)
+    return values
+
+
+def function_values(structure: Structure, names: list[str]) -> dict[str, float]:
+    """Deterministic quantities of a structure.
+
+    Raises:
+        UndefinedQuantity: if one of them has no value for this structure.
+    """
+    return {name: float(quantity(name).from_structure(structure)) for name in names}

@@ -1,0 +1,189 @@
+"""A campaign's durable state: everything needed to resume after the driver is killed.
+
+Layout of the campaign directory::
+
+    config.yaml            the configuration the campaign started with
+    state.json             the next round to run and the MLflow run (atomic rewrite)
+    results.jsonl          one line per oracle evaluation, written and fsync'ed as it returns
+    rounds/0003/picks.json the candidates chosen for oracle evaluation in round 3 (atomic)
+    rounds/0003/summary.json, front.csv, pareto.png, picks/*.cif
+    models/                surrogate and adapter checkpoints
+
+The picks of a round are written before any oracle call starts, so a resumed round evaluates the
+same structures; an evaluation is skipped on resume exactly when its line is in
+``results.jsonl``. Nothing finished is lost or repeated: a structure whose evaluation was in
+flight when the driver died is evaluated once more (its result had not been recorded).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pymatgen.core import Structure
+
+from agent.journal import append_record, read_journal
+from agent.yaml_config import ConfigError
+from generator.data.atomic import atomic_path
+from oracles.result import OracleResult
+
+RESUMABLE_SECTIONS = ("budget", "ray", "mlflow")
+"""Config sections that may change between a campaign's runs (e.g. a larger budget)."""
+
+
+@dataclass
+class CampaignState:
+    """Attributes:
+    next_round: the first round not yet complete.
+    logged_rounds: rounds whose metrics and artifacts are in MLflow.
+    mlflow_run_id: the campaign's MLflow run, once created.
+    adapter_model: the latest fine-tuned generator, relative to the campaign directory.
+    """
+
+    next_round: int = 0
+    logged_rounds: int = 0
+    mlflow_run_id: str | None = None
+    adapter_model: str | None = None
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A candidate chosen for the oracle: its id (``r0003-01``), structure and the surrogate's
+    predicted mean and standard deviation of each modelled quantity (empty in the initial
+    design)."""
+
+    id: str
+    structure: Structure
+    predicted_mean: dict[str, float] = field(default_factory=dict)
+    predicted_std: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "structure": self.structure.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pick:
+        return cls(**{**data, "structure": Structure.from_dict(data["structure"])})
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One oracle evaluation of the campaign: the pick's id, its round and the result."""
+
+    id: str
+    round: int
+    result: OracleResult
+
+
+class CampaignStore:
+    """Reads and writes the campaign directory ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.results_path = self.root / "results.jsonl"
+        self.state_path = self.root / "state.json"
+        self.config_path = self.root / "config.yaml"
+
+    def round_dir(self, number: int) -> Path:
+        return self.root / "rounds" / f"{number:04d}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    def exists(self) -> bool:
+        return self.state_path.is_file()
+
+    def open(self, config: dict[str, Any]) -> CampaignState:
+        """Start the campaign (writing its config) or check that ``config`` may resume it.
+
+        Raises:
+            ConfigError: if the campaign was started with a config that differs other than in
+                :data:`RESUMABLE_SECTIONS`.
+        """
+        if not self.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self.config_path, yaml.safe_dump(config, sort_keys=False))
+            state = CampaignState()
+            self.save_state(state)
+            return state
+        started = yaml.safe_load(self.config_path.read_text())
+        changed = sorted(
+            key
+            for key in set(config) | set(started)
+            if key not in RESUMABLE_SECTIONS and config.get(key) != started.get(key)
+        )
+        if changed:
+            raise ConfigError(
+                f"{self.root} holds a campaign started with another configuration (differs in "
+                f"{', '.join(changed)}); only {', '.join(RESUMABLE_SECTIONS)} may change on "
+                "resume. Use a new campaign directory."
+            )
+        write_text_atomic(self.config_path, yaml.safe_dump(config, sort_keys=False))
+        return self.load_state()
+
+    def load_state(self) -> CampaignState:
+        if not self.exists():
+            raise FileNotFoundError(f"{self.root}: not a campaign directory (no state.json)")
+        return CampaignState(**json.loads(self.state_path.read_text()))
+
+    def save_state(self, state: CampaignState) -> None:
+        write_text_atomic(self.state_path, json.dumps(asdict(state), indent=2))
+
+    def evaluations(self) -> list[Evaluation]:
+        """Every recorded oracle evaluation, in the order they returned."""
+        return [
+            Evaluation(record["id"], record["round"], OracleResult.from_dict(record["result"]))
+            for _, record in read_journal(self.results_path)
+        ]
+
+    def results_journal(self):
+        """The results journal, open for appending (see :meth:`record`)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return self.results_path.open("a", encoding="utf-8")
+
+    @staticmethod
+    def record(handle, evaluation: Evaluation) -> None:
+        """Append one evaluation to the open journal and push it to disk."""
+        append_record(
+            handle,
+            {"id": evaluation.id, "round": evaluation.round, "result": evaluation.result.to_dict()},
+        )
+
+    def picks(self, number: int) -> list[Pick] | None:
+        """The picks of round ``number``, or None if they were not chosen yet."""
+        path = self.round_dir(number) / "picks.json"
+        if not path.is_file():
+            return None
+        return [Pick.from_dict(p) for p in json.loads(path.read_text())["picks"]]
+
+    def save_picks(self, number: int, picks: list[Pick], details: dict[str, Any]) -> None:
+        """Write the picks of a round (and their CIF files) before any is evaluated."""
+        directory = self.round_dir(number)
+        for pick in picks:
+            cif = directory / "picks" / f"{pick.id}.cif"
+            cif.parent.mkdir(parents=True, exist_ok=True)
+            pick.structure.to(filename=str(cif))
+        payload = {"round": number, **details, "picks": [p.to_dict() for p in picks]}
+        write_text_atomic(directory / "picks.json", json.dumps(payload))
+
+    def round_details(self, number: int) -> dict[str, Any]:
+        """What was recorded with the picks of a round (targets, filter counts, timings)."""
+        data = json.loads((self.round_dir(number) / "picks.json").read_text())
+        data.pop("picks")
+        return data
+
+    def save_summary(self, number: int, summary: dict[str, Any]) -> None:
+        write_text_atomic(self.round_dir(number) / "summary.json", json.dumps(summary, indent=2))
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """The summaries of the completed rounds, in order."""
+        paths = sorted((self.root / "rounds").glob("*/summary.json"))
+        return [json.loads(p.read_text()) for p in paths]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)

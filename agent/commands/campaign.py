@@ -1,0 +1,164 @@
+"""``matterloop run | status | pareto``: run a campaign, and look at one without MLflow."""
+
+from __future__ import annotations
+
+import argparse
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from agent.campaign.config import CampaignConfig, load_campaign_config
+from agent.commands.arguments import positive_int
+
+QUICKSTART = "quickstart.yaml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="start or resume a campaign",
+        description="Run the active-learning campaign of a YAML config (default: the quickstart "
+        "campaign shipped with the package). Its state lives in the campaign directory; running "
+        "the same config again resumes where it stopped, without repeating or losing an oracle "
+        "result. Only the budget, ray and mlflow sections may change between runs.",
+    )
+    run.add_argument("config", type=Path, nargs="?", help="campaign YAML (default: quickstart)")
+    run.add_argument("--dir", type=Path, help="campaign directory (overrides the config's)")
+    run.add_argument("--rounds", type=positive_int, help="override budget.rounds")
+    run.add_argument("--ray-address", help="join this Ray cluster (overrides ray.address)")
+    run.add_argument("--no-mlflow", action="store_true", help="do not log to MLflow")
+    run.set_defaults(handler=run_campaign)
+
+    status = subparsers.add_parser(
+        "status",
+        help="print a campaign's rounds",
+        description="One row per completed round: candidates, picks, evaluations, failures, "
+        "hit rate, hypervolume, Pareto-front size and seconds per stage.",
+    )
+    status.add_argument("directory", type=Path, help="campaign directory")
+    status.set_defaults(handler=run_status)
+
+    pareto = subparsers.add_parser(
+        "pareto",
+        help="print a campaign's Pareto front and write its plot",
+        description="The current Pareto front of the labeled structures as a table, and a plot "
+        "of all labels with the front after each round (earlier rounds faded).",
+    )
+    pareto.add_argument("directory", type=Path, help="campaign directory")
+    pareto.add_argument("--out", type=Path, help="plot file (default: <directory>/pareto.png)")
+    pareto.set_defaults(handler=run_pareto)
+
+
+def quickstart_path() -> Path:
+    return Path(str(files("agent.campaign") / QUICKSTART))
+
+
+def read_config(args: argparse.Namespace) -> tuple[CampaignConfig, dict]:
+    """The validated config with the command line's overrides, and its raw form to store."""
+    path = args.config or quickstart_path()
+    config = load_campaign_config(path)
+    raw = yaml.safe_load(path.read_text())
+    overrides = {}
+    if args.dir:
+        overrides["directory"] = args.dir
+    if args.rounds:
+        overrides["budget"] = config.budget.model_copy(update={"rounds": args.rounds})
+    if args.ray_address:
+        overrides["ray"] = config.ray.model_copy(update={"address": args.ray_address})
+    if args.no_mlflow:
+        overrides["mlflow"] = config.mlflow.model_copy(update={"enabled": False})
+    config = config.model_copy(update=overrides)
+    raw = {**raw, **config.model_dump(mode="json", include=set(overrides))}
+    raw.pop("directory", None)
+    return config, raw
+
+
+def run_campaign(args: argparse.Namespace) -> int:
+    from agent.campaign.loop import Campaign
+    from agent.campaign.tracking import campaign_tracking_uri
+
+    console = Console()
+    config, raw = read_config(args)
+    console.print(f"campaign {config.name} in {config.campaign_dir}", highlight=False)
+    table = Campaign(config, raw, console).run()
+    show_front(console, config, table, config.campaign_dir / "pareto.png")
+    if config.mlflow.enabled:
+        uri = campaign_tracking_uri(config)
+        console.print(
+            f"MLflow: experiment {config.mlflow.experiment!r} at {uri}; browse with\n"
+            f"  mlflow ui --backend-store-uri {uri}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(f"rounds: matterloop status {config.campaign_dir}", highlight=False)
+    return 0
+
+
+def stored_config(directory: Path) -> CampaignConfig:
+    from agent.campaign.store import CampaignStore
+
+    store = CampaignStore(directory)
+    store.load_state()
+    config = load_campaign_config(store.config_path)
+    return config.model_copy(update={"directory": directory})
+
+
+def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> None:
+    """Print the Pareto front of the label ``table`` and write the plot to ``plot``."""
+    from agent.campaign.pareto import front_table, plot_fronts
+    from agent.campaign.quantities import quantity
+
+    front = front_table(table, config.objectives)
+    shown = ["id", "round", "formula", *config.modelled, *config.computed]
+    rich_table = Table(title=f"Pareto front: {len(front)} of {len(table)} labeled structures")
+    for column in shown:
+        unit = quantity(column).unit if column in config.modelled + config.computed else ""
+        rich_table.add_column(f"{column} [{unit}]" if unit else column, justify="right")
+    for _, row in front.iterrows():
+        rich_table.add_row(
+            *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown)
+        )
+    console.print(rich_table)
+    units = [quantity(o.name).unit for o in config.objectives]
+    plot_fronts(table, config.objectives, plot, units)
+    console.print(f"plot: {plot}", highlight=False, soft_wrap=True)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from agent.campaign.store import CampaignStore
+
+    store = CampaignStore(args.directory)
+    state = store.load_state()
+    config = stored_config(args.directory)
+    table = Table(title=f"campaign {config.name}: {state.next_round} round(s) complete")
+    columns = (
+        "round", "method", "candidates_generated", "candidates_kept", "evaluated",
+        "oracle_failures", "hit_rate", "hypervolume", "pareto_size",
+    )  # fmt: skip
+    for column in (*columns, "seconds"):
+        table.add_column(column.replace("_", " "), justify="right")
+    for summary in store.summaries():
+        cells = [
+            f"{summary[c]:.3g}" if isinstance(summary[c], float) else str(summary[c])
+            for c in columns
+        ]
+        seconds = sum(summary.get("seconds", {}).values())
+        table.add_row(*cells, f"{seconds:.0f}")
+    console = Console()
+    console.print(table)
+    console.print(f"{len(store.evaluations())} oracle results in {store.results_path}")
+    return 0
+
+
+def run_pareto(args: argparse.Namespace) -> int:
+    from agent.campaign.labels import label_table
+    from agent.campaign.loop import campaign_hull
+    from agent.campaign.store import CampaignStore
+
+    config = stored_config(args.directory)
+    table = label_table(CampaignStore(args.directory).evaluations(), config, campaign_hull(config))
+    show_front(Console(), config, table, args.out or args.directory / "pareto.png")
+    return 0

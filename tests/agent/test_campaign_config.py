@@ -1,0 +1,84 @@
+"""Campaign configs: valid ones load, bad ones are refused with the field and the reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agent.campaign.config import load_campaign_config
+from agent.cli import main
+from agent.yaml_config import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+MINIMAL = {
+    "name": "t",
+    "objectives": [
+        {"name": "magnetic_density", "direction": "maximize", "reference": 0.0},
+        {"name": "hhi_production", "direction": "minimize", "reference": 10000},
+    ],
+    "constraints": [{"name": "e_above_hull", "max": 0.1}],
+}
+
+
+def write(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / "campaign.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "magnet_vs_hhi.yaml"])
+def test_shipped_configs_load(name):
+    config = load_campaign_config(REPO / "configs" / name)
+    assert config.modelled == ["magnetic_density", "e_above_hull"]
+    assert config.computed == ["hhi_production"]
+
+
+def test_minimal_config_gets_defaults(tmp_path):
+    config = load_campaign_config(write(tmp_path, MINIMAL))
+    assert config.oracle.name == "chgnet"
+    assert config.acquisition.kind == "qLogNEHVI"
+    assert config.campaign_dir == Path("campaigns/t")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"acquisition": {"q": 0}}, "acquisition.q: Input should be greater than 0"),
+        ({"objectives": []}, "objectives: Tuple should have at least 1 item"),
+        (
+            {"objectives": [{"name": "band_gap", "direction": "maximize", "reference": 0}]},
+            "unknown quantity 'band_gap'",
+        ),
+        (
+            {"objectives": [{"name": "density", "direction": "up", "reference": 0}]},
+            "objectives.0.direction: Input should be 'maximize' or 'minimize'",
+        ),
+        ({"constraints": [{"name": "e_above_hull"}]}, "needs max or min"),
+        ({"budget": {"rounds": "many"}}, "budget.rounds: Input should be a valid integer"),
+        ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
+        (
+            {"generator": {"conditions": {"magnetic_density": 0.1}}},
+            "magnetic_density not in adapters.properties",
+        ),
+        (
+            {
+                "objectives": [{"name": "density", "direction": "maximize", "reference": 0}],
+                "constraints": [],
+            },
+            "none comes from the oracle",
+        ),
+    ],
+)
+def test_bad_configs_name_the_field(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_campaign_config(write(tmp_path, {**MINIMAL, **change}))
+
+
+def test_cli_reports_bad_yaml_in_one_line(tmp_path, capsys):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\n")
+    assert main(["run", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert "not valid YAML" in error and "Traceback" not in error
