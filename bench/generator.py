@@ -35,14 +35,17 @@ torch.set_num_threads(int(threads))
 generator = TrainedGenerator.load(checkpoint)
 writer = SampleWriter(out)
 started = time.perf_counter()
+dropped = 0
 for start in range(0, int(num), int(batch)):
     size = min(int(batch), int(num) - start)
     torch.manual_seed(start)
     counts = generator.draw_num_atoms(size, torch.Generator().manual_seed(start))
-    writer.write_batch(sample_structures(generator.model, counts, SamplerConfig(int(steps))))
+    result = sample_structures(generator.model, counts, SamplerConfig(int(steps)))
+    writer.write_batch(result.structures)
+    dropped += result.num_dropped
 seconds = time.perf_counter() - started
 writer.finish()
-print(json.dumps({"seconds": seconds,
+print(json.dumps({"seconds": seconds, "dropped": dropped,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 

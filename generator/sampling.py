@@ -19,11 +19,12 @@ import torch
 from pymatgen.core import Structure
 
 from generator.data.tensors import CrystalBatch
+from generator.diffusion.scatter import crystal_sum
 from generator.model import CrystalState, DiffusionModel, ScoreOutput
 
 
 class SamplingError(RuntimeError):
-    """The reverse process left the finite numbers: an undertrained model or too few steps."""
+    """Every crystal of a batch left the finite numbers: an undertrained model or too few steps."""
 
 
 ScoreFn = Callable[[CrystalState, torch.Tensor], ScoreOutput]
@@ -35,23 +36,129 @@ class SamplerConfig:
     num_steps: predictor steps ``S`` (MatterGen: 1000).
     corrector_steps: Langevin steps per predictor step (MatterGen: 1).
     coordinate_snr, lattice_snr: corrector signal-to-noise ratios (MatterGen: 0.4, 0.2).
+    min_volume_per_atom: Å³; a crystal whose cell volume per atom falls below this is dropped as
+        degenerate (the data have ~10-30 Å³ per atom).
     """
 
     num_steps: int = 1000
     corrector_steps: int = 1
     coordinate_snr: float = 0.4
     lattice_snr: float = 0.2
+    min_volume_per_atom: float = 0.1
 
 
-def checked(scores: ScoreOutput, t: torch.Tensor) -> ScoreOutput:
-    """``scores``, or :class:`SamplingError` if any of them is not finite."""
-    parts = (scores.coordinates, scores.lattice, scores.type_logits)
-    if not all(torch.isfinite(part).all() for part in parts):
+@dataclass
+class SampledBatch:
+    """The crystals of a batch that finished.
+
+    Attributes:
+        crystals: the finished crystals, coordinates in [0, 1), symmetric lattices (Å).
+        kept: ``(B_kept,)`` long, index of each finished crystal in the requested batch.
+        num_requested: ``B``, the size of the requested batch.
+    """
+
+    crystals: CrystalBatch
+    kept: torch.Tensor
+    num_requested: int
+
+    @property
+    def num_dropped(self) -> int:
+        """Crystals that diverged and were left out."""
+        return self.num_requested - int(self.kept.shape[0])
+
+
+@dataclass
+class GenerationResult:
+    """Generated structures and the number of crystals that diverged and were left out."""
+
+    structures: list[Structure]
+    num_dropped: int
+
+
+def _finite_rows(values: torch.Tensor, index: torch.Tensor, num_crystals: int) -> torch.Tensor:
+    """``(B,)`` bool: True for crystals all of whose rows of ``values`` ``(m, ...)`` are finite;
+    ``index`` ``(m,)`` is the crystal of each row."""
+    bad = (~torch.isfinite(values)).reshape(values.shape[0], -1).any(-1).long()
+    return crystal_sum(bad, index, num_crystals) == 0
+
+
+def _finite_scores(scores: ScoreOutput, state: CrystalState) -> torch.Tensor:
+    """``(B,)`` bool: True for crystals whose three scores are finite."""
+    num_crystals = state.num_atoms.shape[0]
+    crystals = torch.arange(num_crystals, device=state.batch.device)
+    return (
+        _finite_rows(scores.coordinates, state.batch, num_crystals)
+        & _finite_rows(scores.type_logits, state.batch, num_crystals)
+        & _finite_rows(scores.lattice, crystals, num_crystals)
+    )
+
+
+def _healthy(state: CrystalState, min_volume_per_atom: float) -> torch.Tensor:
+    """``(B,)`` bool: finite coordinates and lattice, and a cell that is not degenerate."""
+    num_crystals = state.num_atoms.shape[0]
+    crystals = torch.arange(num_crystals, device=state.batch.device)
+    finite = _finite_rows(state.frac_coords, state.batch, num_crystals) & _finite_rows(
+        state.lattice, crystals, num_crystals
+    )
+    volume = torch.linalg.det(torch.where(finite.reshape(-1, 1, 1), state.lattice, 0.0)).abs()
+    return finite & (volume >= min_volume_per_atom * state.num_atoms.to(volume.dtype))
+
+
+def _screened(
+    scores: ScoreOutput, state: CrystalState, alive: torch.Tensor
+) -> tuple[ScoreOutput, torch.Tensor]:
+    """Drops crystals with non-finite scores from ``alive`` ``(B,)`` and zeroes their scores, so
+    that they cannot poison a step; returns the scores and the updated ``alive``."""
+    alive = alive & _finite_scores(scores, state)
+    atom_alive = alive[state.batch].unsqueeze(-1)
+    screened = ScoreOutput(
+        coordinates=torch.where(atom_alive, scores.coordinates, 0.0),
+        lattice=torch.where(alive.reshape(-1, 1, 1), scores.lattice, 0.0),
+        type_logits=torch.where(atom_alive, scores.type_logits, 0.0),
+    )
+    return screened, alive
+
+
+def _accepted(
+    old: CrystalState,
+    proposal: CrystalState,
+    alive: torch.Tensor,
+    config: SamplerConfig,
+    t: torch.Tensor,
+) -> tuple[CrystalState, torch.Tensor]:
+    """The step to ``proposal`` for healthy crystals still alive; the others are frozen at ``old``
+    and dropped from ``alive``. Raises :class:`SamplingError` when none is left."""
+    alive = alive & _healthy(proposal, config.min_volume_per_atom)
+    if not bool(alive.any()):
         raise SamplingError(
-            f"sampling diverged at t = {float(t[0]):.3f} (non-finite scores); the model may be "
-            "undertrained, or the step count too small"
+            f"all {alive.shape[0]} crystals diverged by t = {float(t[0]):.3f} (non-finite scores "
+            "or a collapsed cell); the model may be undertrained, or the step count too small"
         )
-    return scores
+    return _keep(alive, proposal, old), alive
+
+
+def _keep(alive: torch.Tensor, new: CrystalState, old: CrystalState) -> CrystalState:
+    """``new`` for crystals still alive, ``old`` (frozen) for dropped ones."""
+    atom_alive = alive[old.batch]
+    return replace(
+        old,
+        tokens=torch.where(atom_alive, new.tokens, old.tokens),
+        frac_coords=torch.where(atom_alive.unsqueeze(-1), new.frac_coords, old.frac_coords),
+        lattice=torch.where(alive.reshape(-1, 1, 1), new.lattice, old.lattice),
+    )
+
+
+def _select(state: CrystalState, kept: torch.Tensor) -> CrystalState:
+    """The crystals ``kept`` ``(B_kept,)`` of ``state``, renumbered."""
+    num_atoms = state.num_atoms[kept]
+    atoms = torch.isin(state.batch, kept)
+    return CrystalState(
+        tokens=state.tokens[atoms],
+        frac_coords=state.frac_coords[atoms],
+        lattice=state.lattice[kept],
+        num_atoms=num_atoms,
+        batch=torch.repeat_interleave(torch.arange(kept.shape[0], device=kept.device), num_atoms),
+    )
 
 
 @torch.no_grad()
@@ -60,11 +167,16 @@ def sample(
     num_atoms: torch.Tensor,
     config: SamplerConfig | None = None,
     score_fn: ScoreFn | None = None,
-) -> CrystalBatch:
+) -> SampledBatch:
     """Generate one crystal per entry of ``num_atoms`` ``(B,)``.
 
-    Returns:
-        A :class:`CrystalBatch` with coordinates in [0, 1) and symmetric lattices (Å).
+    A crystal whose scores or state stop being finite, or whose cell collapses (see
+    :attr:`SamplerConfig.min_volume_per_atom`), is frozen and left out of the result; the others
+    continue unaffected (every random draw keeps the batch's layout, so they are the crystals
+    the same seed gives without the failure).
+
+    Raises:
+        SamplingError: when every crystal of the batch diverged.
     """
     config = config or SamplerConfig()
     if score_fn is None:
@@ -73,17 +185,20 @@ def sample(
     grid = torch.linspace(1.0, 0.0, config.num_steps + 1, dtype=torch.float64)
     grid = grid.to(dtype=state.lattice.dtype, device=state.lattice.device)
     num_crystals = state.num_atoms.shape[0]
+    alive = torch.ones(num_crystals, dtype=torch.bool, device=state.batch.device)
+
     for i in range(config.num_steps):
         t_now, t_next = grid[i].expand(num_crystals), grid[i + 1].expand(num_crystals)
         for _ in range(config.corrector_steps):
-            state = _corrector_step(
-                model, state, checked(score_fn(state, t_now), t_now), t_now, t_next, config
-            )
+            scores, alive = _screened(score_fn(state, t_now), state, alive)
+            proposal = _corrector_step(model, state, scores, t_now, t_next, config)
+            state, alive = _accepted(state, proposal, alive, config, t_now)
         last = i == config.num_steps - 1
-        state = _predictor_step(
-            model, state, checked(score_fn(state, t_now), t_now), t_now, t_next, last
-        )
-    return state.to_batch()
+        scores, alive = _screened(score_fn(state, t_now), state, alive)
+        proposal = _predictor_step(model, state, scores, t_now, t_next, last)
+        state, alive = _accepted(state, proposal, alive, config, t_now)
+    kept = torch.nonzero(alive).squeeze(-1)
+    return SampledBatch(_select(state, kept).to_batch(), kept, num_crystals)
 
 
 def _corrector_step(
@@ -149,6 +264,7 @@ def sample_structures(
     num_atoms: torch.Tensor,
     config: SamplerConfig | None = None,
     score_fn: ScoreFn | None = None,
-) -> list[Structure]:
-    """:func:`sample`, returned as pymatgen Structures."""
-    return sample(model, num_atoms, config, score_fn).to_structures()
+) -> GenerationResult:
+    """:func:`sample`, the finished crystals returned as pymatgen Structures."""
+    sampled = sample(model, num_atoms, config, score_fn)
+    return GenerationResult(sampled.crystals.to_structures(), sampled.num_dropped)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import track
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
 from agent.commands.arguments import (
@@ -103,18 +103,28 @@ def run_sample(args: argparse.Namespace) -> int:
     steps = args.steps or (FAST_STEPS if args.fast else 1000)
     config = SamplerConfig(num_steps=steps)
     writer = SampleWriter(args.out)
-    starts = range(writer.num_written, args.num, args.batch_size)
-    for start in track(starts, description=f"sampling ({steps} steps)"):
-        size = min(args.batch_size, args.num - start)
-        seed = args.seed * 1_000_003 + start
-        torch.manual_seed(seed)
-        if args.num_atoms:
-            num_atoms = torch.full((size,), args.num_atoms)
-        else:
-            num_atoms = generator.draw_num_atoms(size, torch.Generator().manual_seed(seed))
-        writer.write_batch(sample_structures(generator.model, num_atoms, config))
+    dropped = 0
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
+        task = bar.add_task(
+            f"sampling ({steps} steps)", total=args.num, completed=writer.num_written
+        )
+        while (written := writer.num_written) < args.num:
+            size = min(args.batch_size, args.num - written)
+            seed = args.seed * 1_000_003 + written
+            torch.manual_seed(seed)
+            if args.num_atoms:
+                num_atoms = torch.full((size,), args.num_atoms)
+            else:
+                num_atoms = generator.draw_num_atoms(size, torch.Generator().manual_seed(seed))
+            result = sample_structures(generator.model, num_atoms, config)
+            writer.write_batch(result.structures)
+            dropped += result.num_dropped
+            bar.update(task, advance=len(result.structures))
     path = writer.finish()
-    Console().print(f"{writer.num_written} structures in {args.out} (CIF files and {path.name})")
+    Console().print(
+        f"{writer.num_written} structures in {args.out} (CIF files and {path.name}); "
+        f"{dropped} diverged crystals dropped and replaced"
+    )
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from pymatgen.core import Structure
 
@@ -11,7 +12,7 @@ from generator.diffusion.coordinates import wrapped_normal_score
 from generator.diffusion.lattice import symmetrize_lattice
 from generator.model import CrystalState, DiffusionModel, DiffusionModelConfig, ScoreOutput
 from generator.network import ScoreNetworkConfig
-from generator.sampling import SamplerConfig, sample, sample_structures
+from generator.sampling import SamplerConfig, SamplingError, sample, sample_structures
 
 SMALL = DiffusionModelConfig(
     network=ScoreNetworkConfig(hidden_dim=32, num_blocks=2, num_frequencies=4)
@@ -22,16 +23,18 @@ def test_samples_are_well_formed_structures() -> None:
     torch.manual_seed(0)
     model = DiffusionModel(SMALL)
     num_atoms = torch.tensor([1, 3, 7, 20])
-    batch = sample(model, num_atoms, SamplerConfig(num_steps=8))
+    sampled = sample(model, num_atoms, SamplerConfig(num_steps=8))
+    assert sampled.num_dropped == 0 and torch.equal(sampled.kept, torch.arange(4))
+    batch = sampled.crystals
     assert torch.equal(batch.num_atoms, num_atoms)
     assert batch.atomic_numbers.shape == (31,)
     assert bool(((batch.atomic_numbers >= 1) & (batch.atomic_numbers <= MAX_Z)).all())
     assert bool(((batch.frac_coords >= 0) & (batch.frac_coords < 1)).all())
     assert bool(torch.isfinite(batch.lattice).all())
     assert torch.allclose(batch.lattice, batch.lattice.transpose(-1, -2))
-    structures = sample_structures(model, torch.tensor([2, 5]), SamplerConfig(num_steps=3))
-    assert [len(s) for s in structures] == [2, 5]
-    assert all(isinstance(s, Structure) for s in structures)
+    result = sample_structures(model, torch.tensor([2, 5]), SamplerConfig(num_steps=3))
+    assert [len(s) for s in result.structures] == [2, 5] and result.num_dropped == 0
+    assert all(isinstance(s, Structure) for s in result.structures)
 
 
 def test_exact_scores_recover_the_data_point(small_structures: list[Structure]) -> None:
@@ -55,10 +58,74 @@ def test_exact_scores_recover_the_data_point(small_structures: list[Structure]) 
         )
 
     num_atoms = torch.full((copies,), 2)
-    batch = sample(model, num_atoms, SamplerConfig(num_steps=100), score_fn=exact_scores)
+    batch = sample(model, num_atoms, SamplerConfig(num_steps=100), score_fn=exact_scores).crystals
     assert torch.equal(batch.atomic_numbers, crystal.atomic_numbers.repeat(copies))
     assert torch.allclose(batch.lattice, lattice0, atol=1e-6)
     error = batch.frac_coords - x0
     error = error - torch.round(error)
     assert error.abs().max().item() < 0.04
     assert error.abs().mean().item() < 0.01
+
+
+def failing_on(model: DiffusionModel, crystal: int, after_calls: int = 0):
+    """The model's scores, with NaN coordinates scores for ``crystal`` from call ``after_calls``
+    on; ``crystal=-1`` fails every crystal."""
+    calls = 0
+
+    def score_fn(state: CrystalState, t: torch.Tensor) -> ScoreOutput:
+        nonlocal calls
+        calls += 1
+        scores = model(state, t)
+        if calls > after_calls:
+            atoms = state.batch == crystal if crystal >= 0 else torch.ones_like(state.batch) > 0
+            scores.coordinates[atoms] = float("nan")
+        return scores
+
+    return score_fn
+
+
+@pytest.mark.parametrize("after_calls", [0, 5])
+def test_a_diverging_crystal_is_dropped_and_the_others_are_unchanged(after_calls: int) -> None:
+    torch.manual_seed(0)
+    model = DiffusionModel(SMALL)
+    num_atoms = torch.tensor([2, 3, 4, 5])
+    config = SamplerConfig(num_steps=6)
+    torch.manual_seed(1)
+    reference = sample(model, num_atoms, config).crystals
+    torch.manual_seed(1)
+    sampled = sample(model, num_atoms, config, score_fn=failing_on(model, 1, after_calls))
+    assert sampled.num_dropped == 1 and sampled.kept.tolist() == [0, 2, 3]
+    crystals = sampled.crystals
+    assert crystals.num_atoms.tolist() == [2, 4, 5]
+    others = reference.batch != 1
+    assert torch.equal(crystals.atomic_numbers, reference.atomic_numbers[others])
+    assert torch.equal(crystals.frac_coords, reference.frac_coords[others])
+    assert torch.equal(crystals.lattice, reference.lattice[[0, 2, 3]])
+
+
+def test_a_collapsed_cell_is_dropped() -> None:
+    """One noise-free predictor step with a lattice score that lands crystal 0 on a cube 100 times
+    smaller than the prior's: its volume per atom is far below the threshold."""
+    torch.manual_seed(0)
+    model = DiffusionModel(SMALL)
+    process = model.config.lattice
+
+    def collapsing(state: CrystalState, t: torch.Tensor) -> ScoreOutput:
+        scores = model(state, t)
+        mu = process.limit_mean(state.num_atoms, state.lattice.dtype)
+        var = process.limit_variance(state.num_atoms, state.lattice.dtype)
+        a = process.mean_coefficient(t).reshape(-1, 1, 1)  # the step ends at t = 0, a = 1
+        target = -0.99 * mu * a - (state.lattice - mu)  # the step's mean becomes 0.01 mu
+        scores.lattice[0] = (target / ((1 - a**2) * var))[0]
+        return scores
+
+    config = SamplerConfig(num_steps=1, corrector_steps=0)
+    result = sample_structures(model, torch.tensor([2, 2]), config, collapsing)
+    assert result.num_dropped == 1 and len(result.structures) == 1
+    assert result.structures[0].volume > 0.1 * 2
+
+
+def test_sampling_fails_only_when_every_crystal_diverged() -> None:
+    model = DiffusionModel(SMALL)
+    with pytest.raises(SamplingError, match="all 3 crystals diverged"):
+        sample(model, torch.tensor([1, 2, 3]), SamplerConfig(num_steps=4), failing_on(model, -1))
