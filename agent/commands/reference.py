@@ -1,0 +1,199 @@
+"""``matterloop reference build``: a reference hull of a dataset's structures, from an oracle.
+
+The structures of the chosen splits (single points by default, ``--relax`` to relax them) and, for
+every element they contain, a relaxed elemental reference (positions and cell; see
+:mod:`oracles.references.selection`) are labeled as Ray tasks. Every result is appended to the
+results file next to ``--out`` (``<name>.jsonl`` for ``<name>.json.gz``; the line format of
+``matterloop oracle run``) and pushed to disk as soon as its chunk returns, keyed
+``<material_id>:static`` or ``<material_id>:relaxed``; a later run skips the keys already there.
+At the end the hull of every labeled structure is written to ``--out``
+(:meth:`oracles.ReferenceHull.save`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Structure
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress
+
+from agent.commands.arguments import add_data_dir_argument, positive_int
+from agent.commands.oracle import (
+    DEFAULT_ORACLE,
+    OracleSettings,
+    append_result,
+    load_oracle,
+    outcome_line,
+    read_results,
+)
+from agent.yaml_config import load_yaml_config
+from generator.data.paths import SPLITS
+from oracles import OracleResult, OracleSpec, ReferenceHull
+from oracles.distributed import label_chunks, make_chunks, ray_session
+from oracles.references.selection import dataset_entries, elemental_references
+
+DEFAULT_CHUNK = 32
+COLUMNS = Progress.get_default_columns()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser("reference", help="reference hulls computed with an oracle")
+    commands = group.add_subparsers(dest="reference_command", required=True, metavar="COMMAND")
+    build = commands.add_parser(
+        "build",
+        help="compute a dataset's reference hull with an oracle, as Ray tasks",
+        description="Label the structures of a dataset, plus a relaxed reference structure of "
+        "every element in them, with an oracle as Ray tasks, and write the reference hull "
+        "(gzip JSON) to --out. Results go to <name>.jsonl next to --out as they return; a "
+        "second run skips those already there.",
+    )
+    build.add_argument("--data", default="mp_20", help="dataset (default mp_20)")
+    build.add_argument(
+        "--split",
+        default=",".join(SPLITS),
+        help=f"comma-separated splits (default {','.join(SPLITS)})",
+    )
+    build.add_argument("--limit", type=positive_int, help="only the first N structures")
+    build.add_argument("--oracle", default=DEFAULT_ORACLE, help=f"(default {DEFAULT_ORACLE})")
+    build.add_argument("--settings", type=Path, help="oracle settings (YAML mapping)")
+    build.add_argument("--out", type=Path, required=True, help="hull file (.json.gz)")
+    mode = build.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--relax",
+        dest="relax",
+        action="store_true",
+        help="relax the dataset's structures (positions and cell)",
+    )
+    mode.add_argument(
+        "--static",
+        dest="relax",
+        action="store_false",
+        help="single points on the structures as given (default)",
+    )
+    build.add_argument(
+        "--workers", type=positive_int, default=1, help="CPUs of the local Ray instance"
+    )
+    build.add_argument("--ray-address", help="connect to this Ray cluster instead")
+    build.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=DEFAULT_CHUNK,
+        help=f"structures per Ray task (default {DEFAULT_CHUNK})",
+    )
+    add_data_dir_argument(build)
+    build.set_defaults(handler=run_build, relax=False)
+
+
+def results_path(out: Path) -> Path:
+    """``<name>.jsonl`` next to the hull file ``<name>.json.gz``."""
+    return out.with_name(out.name.split(".")[0] + ".jsonl")
+
+
+def mode_specs(name: str, settings: dict[str, Any]) -> dict[str, OracleSpec]:
+    """The oracle for single points (``static``) and for relaxations of positions and cell
+    (``relaxed``), from the user's settings."""
+    relax = {**(settings.get("relax") or {}), "relax_cell": True}
+    return {
+        "static": OracleSpec(name=name, settings={**settings, "relax": None}),
+        "relaxed": OracleSpec(name=name, settings={**settings, "relax": relax}),
+    }
+
+
+def label_pending(
+    jobs: dict[str, tuple[Structure, OracleSpec]],
+    results: dict[str, OracleResult],
+    out: Path,
+    args: argparse.Namespace,
+    console: Console,
+) -> None:
+    """Label the jobs whose keys are not in ``results`` as Ray tasks, appending to ``out``."""
+    pending: dict[str, list[tuple[str, Structure]]] = {}
+    specs: dict[str, OracleSpec] = {}
+    for key, (structure, spec) in jobs.items():
+        if key not in results:
+            mode = key.rsplit(":", 1)[1]
+            pending.setdefault(mode, []).append((key, structure))
+            specs[mode] = spec
+    total = sum(len(items) for items in pending.values())
+    if total < len(jobs):
+        console.print(f"{len(jobs) - total} of {len(jobs)} results already in {out}; skipped")
+    if not total:
+        return
+    chunks = [
+        chunk
+        for mode, items in pending.items()
+        for chunk in make_chunks(items, specs[mode], args.chunk_size)
+    ]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        ray_session(args.workers, args.ray_address),
+        out.open("a", encoding="utf-8") as handle,
+        Progress(*COLUMNS, MofNCompleteColumn(), console=console) as progress,
+    ):
+        bar = progress.add_task(f"{args.oracle} on Ray", total=total)
+        for chunk, outcome in label_chunks(chunks):
+            if isinstance(outcome, str):
+                console.print(
+                    f"[yellow]warning:[/] {len(chunk.items)} structure(s) from "
+                    f"{chunk.items[0][0]} on not labeled, left for the next run: {outcome}",
+                    highlight=False,
+                )
+                continue
+            for (key, _), result in zip(chunk.items, outcome, strict=True):
+                append_result(handle, key, result)
+                results[key] = result
+            progress.advance(bar, len(chunk.items))
+
+
+def run_build(args: argparse.Namespace) -> int:
+    console = Console()
+    start = time.perf_counter()
+    oracle = load_oracle(args.oracle, args.settings)  # checks the name and the settings
+    settings = load_yaml_config(args.settings, OracleSettings).root if args.settings else {}
+    specs = mode_specs(oracle.name, settings)
+    splits = [split.strip() for split in args.split.split(",") if split.strip()]
+    entries = dataset_entries(args.data, splits, args.limit, args.data_dir)
+    elements = {el.symbol for s in entries.values() for el in s.composition.elements}
+    references, missing = elemental_references(elements, args.data, args.data_dir)
+    console.print(
+        f"{len(entries)} structure(s) of {args.data} {','.join(splits)} "
+        f"({'relaxed' if args.relax else 'single points'}); {len(references)} relaxed "
+        f"elemental reference(s)",
+        highlight=False,
+    )
+    prototypes = sorted(e for e, r in references.items() if r.is_prototype)
+    if prototypes:
+        console.print(
+            f"no pure-element structure with positions in {args.data} for {', '.join(prototypes)}:"
+            " their tabulated ground-state structures are relaxed instead",
+            highlight=False,
+        )
+    if missing:
+        console.print(
+            f"[yellow]warning:[/] no elemental reference for {', '.join(missing)}: the hull "
+            "cannot place compounds containing them",
+            highlight=False,
+        )
+    mode = "relaxed" if args.relax else "static"
+    jobs = {f"{i}:{mode}": (s, specs[mode]) for i, s in entries.items()}
+    for reference in references.values():
+        jobs[f"{reference.material_id}:relaxed"] = (reference.structure, specs["relaxed"])
+    out = results_path(args.out)
+    results = read_results(out, oracle.name, console)
+    label_pending(jobs, results, out, args, console)
+    ours = {key: results[key] for key in jobs if key in results}
+    hull = ReferenceHull.from_results(ours.values())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    hull.save(args.out)
+    console.print(
+        f"{outcome_line(ours)}; {len(jobs) - len(ours)} not labeled. Hull of "
+        f"{len(hull.energies)} composition(s), {len(hull.elements)} element(s), written to "
+        f"{args.out} in {time.perf_counter() - start:.0f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 0

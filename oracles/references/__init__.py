@@ -1,0 +1,22 @@
+"""Reference hulls shipped with the package, computed with ``matterloop reference build``.
+
+Each ``<oracle>_mp20.json.gz`` comes with a ``.md`` card saying what was computed and how.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import as_file, files
+
+from oracles.hull import ReferenceHull
+
+SHIPPED_HULLS = {"chgnet": "chgnet_mp20.json.gz"}
+"""Oracle name -> hull file in this package."""
+
+
+def shipped_hull(name: str = "chgnet") -> ReferenceHull:
+    """The shipped MP-20 reference hull (total energies, eV/atom) of the oracle ``name``."""
+    if name not in SHIPPED_HULLS:
+        shipped = ", ".join(SHIPPED_HULLS)
+        raise ValueError(f"no shipped hull for oracle {name!r}; shipped: {shipped}")
+    with as_file(files(__name__) / SHIPPED_HULLS[name]) as path:
+        return ReferenceHull.load(path)
