@@ -27,11 +27,11 @@ def save_checkpoint(payload: dict, path: Path) -> None:
         torch.save(payload, temporary)
 
 
-def load_checkpoint(path: Path, kind: str) -> dict:
-    """Read a checkpoint of ``kind`` (its ``"kind"`` entry) from ``path`` onto the CPU.
+def read_checkpoint(path: Path) -> dict:
+    """Read a matterloop checkpoint of any kind from ``path`` onto the CPU.
 
     Raises:
-        CheckpointError: the file is missing, unreadable, not a checkpoint, or of another kind.
+        CheckpointError: the file is missing, unreadable or not a checkpoint.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,6 +42,16 @@ def load_checkpoint(path: Path, kind: str) -> dict:
         raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from exc
     if not isinstance(payload, dict) or "kind" not in payload:
         raise CheckpointError(f"{path}: not a matterloop checkpoint")
+    return payload
+
+
+def load_checkpoint(path: Path, kind: str) -> dict:
+    """Read a checkpoint of ``kind`` (its ``"kind"`` entry) from ``path`` onto the CPU.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, not a checkpoint, or of another kind.
+    """
+    payload = read_checkpoint(path)
     if payload["kind"] != kind:
         raise CheckpointError(f"{path}: a {payload['kind']!r} checkpoint, expected {kind!r}")
     return payload

@@ -60,27 +60,32 @@ class TrainedGenerator:
         probabilities = torch.as_tensor(self.num_atoms_probabilities, dtype=torch.float64)
         return torch.multinomial(probabilities, count, replacement=True, generator=generator)
 
+    def to_payload(self) -> dict:
+        """The model file's contents (tensors and primitives)."""
+        return {
+            "kind": MODEL_KIND,
+            "model_config": asdict(self.model.config),
+            "state_dict": self.model.state_dict(),
+            "num_atoms_probabilities": torch.as_tensor(self.num_atoms_probabilities),
+            "info": self.info,
+        }
+
     def save(self, path: Path) -> None:
-        save_checkpoint(
-            {
-                "kind": MODEL_KIND,
-                "model_config": asdict(self.model.config),
-                "state_dict": self.model.state_dict(),
-                "num_atoms_probabilities": torch.as_tensor(self.num_atoms_probabilities),
-                "info": self.info,
-            },
-            path,
-        )
+        save_checkpoint(self.to_payload(), path)
 
     @classmethod
-    def load(cls, path: Path) -> TrainedGenerator:
-        payload = load_checkpoint(path, MODEL_KIND)
+    def from_payload(cls, payload: dict, source: Path) -> TrainedGenerator:
+        """The generator of :meth:`to_payload`'s contents, read from ``source``."""
         try:
             model = DiffusionModel(model_config_from_dict(payload["model_config"]))
             model.load_state_dict(payload["state_dict"])
         except (KeyError, ConfigError, RuntimeError) as exc:
             raise CheckpointError(
-                f"{path}: model does not match its configuration ({exc})"
+                f"{source}: model does not match its configuration ({exc})"
             ) from exc
         model.eval()
         return cls(model, payload["num_atoms_probabilities"].numpy(), payload.get("info", {}))
+
+    @classmethod
+    def load(cls, path: Path) -> TrainedGenerator:
+        return cls.from_payload(load_checkpoint(path, MODEL_KIND), path)

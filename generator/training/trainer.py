@@ -214,7 +214,7 @@ class Trainer:
             if tracking.enabled
             else contextlib.nullcontext(None)
         )
-        with run as mlflow, self._progress_bar() as bar:
+        with run as mlflow, progress_bar(self.progress) as bar:
             if mlflow is not None:
                 self.run_id = mlflow.active_run().info.run_id
             task = bar.add_task("training", total=self.config.optim.max_steps, completed=self.step)
@@ -244,15 +244,17 @@ class Trainer:
                 mlflow.log_artifact(str(self.model_path))
         return self.export()
 
-    def _progress_bar(self) -> Progress:
-        return Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not self.progress,
-            transient=False,
-        )
+
+def progress_bar(enabled: bool) -> Progress:
+    """A bar of training steps: description (with the loss), steps done of all, time left."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
 
 
 def resolve_device(name: str) -> torch.device:

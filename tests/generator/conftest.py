@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
 from generator.data.tensors import CrystalBatch, collate, structure_to_tensors
+from generator.model import DiffusionModel, DiffusionModelConfig
+from generator.network import ScoreNetworkConfig
+from generator.training.model_io import TrainedGenerator
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +53,25 @@ def small_batch(small_structures: list[Structure]) -> CrystalBatch:
     )
     structures = [*small_structures, perovskite]
     return collate([structure_to_tensors(s, dtype=torch.float64) for s in structures])
+
+
+@pytest.fixture
+def tiny_generator() -> TrainedGenerator:
+    """An untrained 2-block, 16-wide base generator of 1-4 atom cells."""
+    torch.manual_seed(0)
+    network = ScoreNetworkConfig(hidden_dim=16, num_blocks=2, num_frequencies=4)
+    model = DiffusionModel(DiffusionModelConfig(network=network)).eval()
+    return TrainedGenerator(model, np.array([0.0, 0.25, 0.25, 0.25, 0.25]))
+
+
+@pytest.fixture
+def labeled_structures() -> tuple[list[Structure], dict[str, list[float]]]:
+    """16 two-atom CsCl-type cubic cells (Fe-O, then Li-Cl) with a
+    ``mag_density`` label rising with the cell size, one label unknown."""
+    structures = [
+        Structure(Lattice.cubic(a), ["Fe", "O"] if a < 4.2 else ["Li", "Cl"], [[0] * 3, [0.5] * 3])
+        for a in np.linspace(3.0, 4.5, 16)
+    ]
+    labels = list(np.linspace(0.0, 0.3, 16))
+    labels[3] = float("nan")
+    return structures, {"mag_density": labels}

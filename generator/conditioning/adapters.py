@@ -1,0 +1,72 @@
+"""Property adapters: per-block residual corrections of the score network's atom features.
+
+For each conditioned property and each block ``k``, ``h ← h + W_k · MLP_k([h, e])`` where ``e`` is
+the crystal's property embedding and the mix-in ``W_k`` is initialised to zero, so a fresh adapter
+leaves the base model's outputs unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from generator.conditioning.embeddings import PropertyEmbedding
+from generator.conditioning.properties import PropertySpec, PropertyValues
+from generator.network import BlockHook
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Attributes:
+    embedding_dim: size of each property embedding.
+    hidden_dim: width of the adapter MLPs; ``None`` = the score network's width.
+    """
+
+    embedding_dim: int = 64
+    hidden_dim: int | None = None
+
+
+class BlockAdapter(nn.Module):
+    """``W · MLP([h, e])`` for one block, ``W`` (the mix-in) zero at initialisation."""
+
+    def __init__(self, width: int, embedding_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(width + embedding_dim, hidden_dim),
+            nn.SiLU(),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.SiLU(),
+        )
+        self.mix_in = nn.Linear(hidden_dim, width)
+        nn.init.zeros_(self.mix_in.weight)
+        nn.init.zeros_(self.mix_in.bias)
+
+    def forward(self, hidden: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Args: hidden ``(n, H)``; embedding ``(n, D)``, each atom's crystal's. Returns
+        the ``(n, H)`` increment."""
+        return self.mix_in(self.mlp(torch.cat([hidden, embedding], dim=-1)))
+
+
+class PropertyAdapter(nn.Module):
+    """The embedding of one property and its adapter in every block."""
+
+    def __init__(
+        self, spec: PropertySpec, width: int, num_blocks: int, config: AdapterConfig
+    ) -> None:
+        super().__init__()
+        hidden_dim = config.hidden_dim or width
+        self.embedding = PropertyEmbedding(spec.kind, config.embedding_dim)
+        self.blocks = nn.ModuleList(
+            BlockAdapter(width, config.embedding_dim, hidden_dim) for _ in range(num_blocks)
+        )
+
+    def hook(self, condition: PropertyValues) -> BlockHook:
+        """The :class:`BlockHook` that conditions a batch on ``condition`` (``B`` crystals)."""
+        embedding = self.embedding(condition)
+
+        def apply(hidden: torch.Tensor, block_index: int, batch: torch.Tensor) -> torch.Tensor:
+            return self.blocks[block_index](hidden, embedding[batch])
+
+        return apply

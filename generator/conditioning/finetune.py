@@ -1,0 +1,175 @@
+"""Fine-tuning a generator for properties: adapters (and optionally the whole network) trained on
+labeled structures with the base model's loss, conditions dropped together with p = 0.2 so that
+the same model also serves as the unconditional one of classifier-free guidance."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from pymatgen.core import Structure
+
+from generator.conditioning.adapted_model import AdaptedModel, drop_conditions
+from generator.conditioning.adapters import AdapterConfig
+from generator.conditioning.model_io import AdaptedGenerator
+from generator.conditioning.properties import PropertySpec, PropertyValues, raw_labels
+from generator.data.canonical import canonicalize
+from generator.data.readers import structure_problem
+from generator.data.tensors import CrystalBatch, CrystalTensors, collate, structure_to_tensors
+from generator.training.model_io import TrainedGenerator
+from generator.training.trainer import batch_indices, progress_bar
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Attributes:
+    steps: optimizer steps; batch_size: crystals per step.
+    lr: AdamW learning rate of the adapters; base_lr: of the base network (full fine-tuning).
+    grad_clip: max global gradient norm.
+    drop_probability: chance that a crystal loses all its conditions in a step.
+    full: train the base network's weights too (default: adapters only, base frozen).
+    log_properties: scalars to log-transform; ``None`` = the heavy-tailed defaults
+        (:data:`generator.conditioning.properties.LOG_SCALE_PROPERTIES`).
+    adapter: sizes of fresh adapters.
+    seed: order of crystals, noise and dropping.
+    """
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    base_lr: float = 1e-5
+    grad_clip: float = 1.0
+    drop_probability: float = 0.2
+    full: bool = False
+    log_properties: tuple[str, ...] | None = None
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    seed: int = 0
+
+
+@dataclass
+class TrainingExamples:
+    """Fine-tuning crystals (canonical cells) and each property's condition on them."""
+
+    crystals: list[CrystalTensors]
+    conditions: dict[str, PropertyValues]
+    num_skipped: int
+
+    def batch(self, indices: torch.Tensor) -> tuple[CrystalBatch, dict[str, PropertyValues]]:
+        """The crystals ``indices`` as a batch, with their conditions."""
+        crystals = collate([self.crystals[int(i)] for i in indices])
+        conditions = {
+            name: PropertyValues(c.values[indices], c.present[indices])
+            for name, c in self.conditions.items()
+        }
+        return crystals, conditions
+
+
+def property_specs(
+    properties: Sequence[str],
+    raw: Mapping[str, Sequence[object]],
+    config: FinetuneConfig,
+    previous: Mapping[str, PropertySpec],
+) -> list[PropertySpec]:
+    """Specs of ``properties``: those of a previous model kept (its normalisation is what its
+    adapters learned), new ones fitted to the raw labels."""
+    specs = []
+    for name in properties:
+        if name in previous:
+            specs.append(previous[name])
+            continue
+        log = None if config.log_properties is None else name in config.log_properties
+        labels = raw[name]
+        numeric = [v for v in labels if isinstance(v, int | float) and math.isfinite(v)]
+        specs.append(PropertySpec.fit(name, numeric, log=log))
+    return specs
+
+
+def finetune(
+    start: TrainedGenerator | AdaptedGenerator,
+    structures: Sequence[Structure],
+    labels: Mapping[str, Sequence[float]],
+    properties: Sequence[str],
+    config: FinetuneConfig | None = None,
+    progress: bool = False,
+) -> AdaptedGenerator:
+    """Fine-tune ``start`` (a base model, or an adapted one to continue) for ``properties``.
+
+    Args:
+        structures: labeled crystals; unusable ones (overlapping atoms, partial occupancy) are
+            skipped.
+        labels: property name → one label per structure, ``nan`` where unknown; chemical system,
+            space group and (absent an HHI label) HHI are read off the structures.
+        properties: the conditioned property names, in order; duplicates are errors.
+
+    Raises:
+        ValueError: no properties, duplicates, missing labels or too few usable structures.
+    """
+    config = config or FinetuneConfig()
+    if not properties or len(set(properties)) != len(properties):
+        raise ValueError(f"need distinct property names, got {list(properties)}")
+    raw = {name: raw_labels(name, structures, labels) for name in properties}
+    previous = start.model.specs if isinstance(start, AdaptedGenerator) else {}
+    specs = property_specs(properties, raw, config, previous)
+    base = start.base if isinstance(start, AdaptedGenerator) else start
+    adapter_config = (
+        start.model.adapter_config if isinstance(start, AdaptedGenerator) else config.adapter
+    )
+    model = AdaptedModel(base.model, specs, adapter_config)
+    for name in set(previous) & set(properties):
+        model.adapters[name].load_state_dict(start.model.adapters[name].state_dict())
+    examples = training_examples(model, structures, raw)
+
+    torch.manual_seed(config.seed)
+    noise = torch.Generator().manual_seed(config.seed)
+    groups = [{"params": list(model.adapters.parameters()), "lr": config.lr}]
+    if config.full:
+        model.unfreeze_base()
+        groups.append({"params": list(model.base.parameters()), "lr": config.base_lr})
+    optimizer = torch.optim.AdamW(groups)
+    model.train()
+    started = time.perf_counter()
+    losses = []
+    with progress_bar(progress) as bar:
+        task = bar.add_task("fine-tuning", total=config.steps)
+        for step in range(config.steps):
+            indices = batch_indices(step, len(examples.crystals), config.batch_size, config.seed)
+            batch, conditions = examples.batch(indices)
+            conditions = drop_conditions(conditions, config.drop_probability, noise)
+            loss = model.loss(batch, conditions).total
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+            bar.update(task, advance=1, description=f"fine-tuning loss {losses[-1]:.3f}")
+    model.base.requires_grad_(False)
+    earlier = start.info if isinstance(start, AdaptedGenerator) else {}
+    info = {
+        "properties": list(properties),
+        "structures": len(examples.crystals),
+        "skipped_structures": examples.num_skipped,
+        "labeled": {name: int(c.present.sum()) for name, c in examples.conditions.items()},
+        "steps": int(earlier.get("steps", 0)) + config.steps,
+        "batch_size": config.batch_size,
+        "full_finetuning": config.full,
+        "seconds": round(time.perf_counter() - started, 1),
+        "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1),
+    }
+    return AdaptedGenerator(base, model.eval(), info)
+
+
+def training_examples(
+    model: AdaptedModel, structures: Sequence[Structure], raw: Mapping[str, Sequence[object]]
+) -> TrainingExamples:
+    """Canonical cells of the usable structures and their encoded labels."""
+    usable = [i for i, s in enumerate(structures) if structure_problem(s) is None]
+    if len(usable) < 2:
+        raise ValueError(f"need at least two usable structures, got {len(usable)}")
+    crystals = [structure_to_tensors(canonicalize(structures[i])) for i in usable]
+    kept = {name: [values[i] for i in usable] for name, values in raw.items()}
+    return TrainingExamples(
+        crystals, model.encode(kept, len(usable)), len(structures) - len(usable)
+    )

@@ -1,0 +1,172 @@
+"""Generation and fine-tuning in one call each: the interface of the campaign agent.
+
+``generate`` samples from the shipped base model, a base model file or an adapted model file, with
+classifier-free guidance towards property targets; ``finetune_adapters`` writes an adapted model
+file from labeled structures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+
+from generator.conditioning import (
+    AdaptedGenerator,
+    FinetuneConfig,
+    Target,
+    finetune,
+    load_generator,
+    parse_targets,
+)
+from generator.pretrained import default_checkpoint
+from generator.sampling import GenerationResult, SamplerConfig, sample
+from generator.training.model_io import TrainedGenerator
+
+__all__ = ["GenerationResult", "finetune_adapters", "generate"]
+
+Generator = TrainedGenerator | AdaptedGenerator
+
+
+def resolve_targets(generator: Generator, conditions: Mapping[str, object]) -> dict[str, Target]:
+    """Targets of ``conditions`` for ``generator``; a base model takes none.
+
+    Raises:
+        ValueError: conditions for a base model, unknown properties or bad values.
+    """
+    if not conditions:
+        return {}
+    if isinstance(generator, TrainedGenerator):
+        raise ValueError(
+            "conditions need an adapted model (fine-tune one with `matterloop generator "
+            "finetune` or finetune_adapters); this is a base model"
+        )
+    return parse_targets(generator.model.specs, conditions)
+
+
+def generate_batches(
+    generator: Generator,
+    total: int,
+    *,
+    done: int = 0,
+    config: SamplerConfig,
+    targets: Mapping[str, Target] | None = None,
+    guidance: float = 2.0,
+    batch_size: int = 64,
+    seed: int = 0,
+    num_atoms: int | None = None,
+) -> Iterator[tuple[GenerationResult, list[dict[str, object]]]]:
+    """Batches of finished structures until ``total`` exist (``done`` of them already), with the
+    targets each structure was drawn for; diverged crystals are replaced by later batches.
+
+    A batch is seeded by ``seed`` and the count of structures before it, so a run continued from
+    ``done`` draws what an uninterrupted one would. ``num_atoms`` fixes the atoms per cell
+    (default: drawn from the training distribution).
+    """
+    targets = targets or {}
+    while done < total:
+        size = min(batch_size, total - done)
+        batch_seed = seed * 1_000_003 + done
+        torch.manual_seed(batch_seed)
+        if num_atoms:
+            counts = torch.full((size,), num_atoms)
+        else:
+            counts = generator.draw_num_atoms(size, torch.Generator().manual_seed(batch_seed))
+        rng = np.random.default_rng(batch_seed)
+        drawn = {name: target.draw(size, rng) for name, target in targets.items()}
+        if isinstance(generator, TrainedGenerator):
+            sampled = sample(generator.model, counts, config)
+        else:
+            conditions = generator.model.encode(drawn, size)
+            score_fn = generator.model.guided_score_fn(conditions, guidance if drawn else 1.0)
+            sampled = sample(generator.model.base, counts, config, score_fn)
+        info = [
+            {f"target_{name}": values[int(i)] for name, values in drawn.items()}
+            for i in sampled.kept
+        ]
+        result = GenerationResult(sampled.crystals.to_structures(), sampled.num_dropped)
+        done += len(result.structures)
+        yield result, info
+
+
+def generate(
+    model_path: str | Path | None,
+    count: int,
+    *,
+    steps: int = 100,
+    conditions: Mapping[str, object] | None = None,
+    guidance: float = 2.0,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> GenerationResult:
+    """``count`` structures from a model file (``None``: the shipped base model).
+
+    Args:
+        conditions: property → target: a float (scalar), ``"Fe-O"`` (chemical system), an int
+            (space group), or a range ``">0.15"``, ``"<1500"``, ``"0.1<x<0.2"``; needs an
+            adapted model.
+        guidance: γ of classifier-free guidance (1: conditional model, 0: unconditional).
+
+    Raises:
+        ValueError: conditions for a base model, unknown properties or bad values.
+        SamplingError: a batch in which every crystal diverged.
+    """
+    generator = load_generator(Path(model_path) if model_path else default_checkpoint())
+    targets = resolve_targets(generator, conditions or {})
+    structures: list[Structure] = []
+    dropped = 0
+    for result, _ in generate_batches(
+        generator,
+        count,
+        config=SamplerConfig(num_steps=steps),
+        targets=targets,
+        guidance=guidance,
+        batch_size=batch_size,
+        seed=seed,
+    ):
+        structures += result.structures
+        dropped += result.num_dropped
+    return GenerationResult(structures, dropped)
+
+
+def load_start(base_path: str | Path | None, init_from: str | Path | None) -> Generator:
+    """What fine-tuning starts from: the adapted model ``init_from`` if given, else the base
+    model ``base_path`` (``None``: the shipped one)."""
+    if init_from is not None:
+        return AdaptedGenerator.load(Path(init_from))
+    return TrainedGenerator.load(Path(base_path) if base_path else default_checkpoint())
+
+
+def finetune_adapters(
+    base_path: str | Path | None,
+    structures: Sequence[Structure],
+    labels: Mapping[str, Sequence[float]],
+    properties: Sequence[str],
+    out: str | Path,
+    *,
+    steps: int = 300,
+    seed: int = 0,
+    init_from: str | Path | None = None,
+) -> Path:
+    """Fine-tune adapters for ``properties`` and write the adapted model file ``out``.
+
+    Args:
+        base_path: base model file (``None``: the shipped one); ignored with ``init_from``, whose
+            own base is used.
+        labels: property → one label per structure (``nan`` where unknown); chemical_system,
+            space_group and hhi need none (read off the structures).
+        init_from: an adapted model to continue from (its adapters and normalisation are kept;
+            new properties get fresh adapters).
+
+    Returns:
+        ``out`` as a Path.
+    """
+    start = load_start(base_path, init_from)
+    config = FinetuneConfig(steps=steps, seed=seed)
+    adapted = finetune(start, structures, labels, properties, config)
+    out = Path(out)
+    adapted.save(out)
+    return out
