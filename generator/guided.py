@@ -22,6 +22,7 @@ from generator.conditioning import (
     load_generator,
     parse_targets,
 )
+from generator.conditioning.errors import ConditionError
 from generator.pretrained import default_checkpoint
 from generator.sampling import GenerationResult, SamplerConfig, sample
 from generator.training.model_io import TrainedGenerator
@@ -35,12 +36,13 @@ def resolve_targets(generator: Generator, conditions: Mapping[str, object]) -> d
     """Targets of ``conditions`` for ``generator``; a base model takes none.
 
     Raises:
-        ValueError: conditions for a base model, unknown properties or bad values.
+        ConditionError (a ValueError): conditions for a base model, unknown properties, bad
+            values.
     """
     if not conditions:
         return {}
     if isinstance(generator, TrainedGenerator):
-        raise ValueError(
+        raise ConditionError(
             "conditions need an adapted model (fine-tune one with `matterloop generator "
             "finetune` or finetune_adapters); this is a base model"
         )
@@ -111,7 +113,8 @@ def generate(
         guidance: γ of classifier-free guidance (1: conditional model, 0: unconditional).
 
     Raises:
-        ValueError: conditions for a base model, unknown properties or bad values.
+        ConditionError (a ValueError): conditions for a base model, unknown properties, bad
+            values.
         SamplingError: a batch in which every crystal diverged.
     """
     generator = load_generator(Path(model_path) if model_path else default_checkpoint())

@@ -1,4 +1,5 @@
-"""``matterloop generator``: train the diffusion model, sample crystals, evaluate samples."""
+"""``matterloop generator``: train the diffusion model, fine-tune it for properties, sample
+crystals (optionally guided towards property targets), evaluate samples."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
@@ -17,11 +17,14 @@ from agent.commands.arguments import (
     positive_int,
 )
 from agent.yaml_config import load_yaml_config
+from generator.conditioning import FinetuneConfig, finetune, load_generator, split_condition
+from generator.conditioning.errors import ConditionError
+from generator.conditioning.labels import read_labeled_structures
+from generator.guided import generate_batches, load_start, resolve_targets
 from generator.pretrained import default_checkpoint
 from generator.sample_writer import SampleWriter, read_samples
-from generator.sampling import SamplerConfig, sample_structures
+from generator.sampling import SamplerConfig
 from generator.training.config import TrainConfig
-from generator.training.model_io import TrainedGenerator
 
 FAST_STEPS = 100
 
@@ -46,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Predictor-corrector sampling. Structures are written batch by batch; a "
         "second run into the same folder continues where the first stopped.",
     )
-    sample.add_argument("--checkpoint", type=Path, help="model file (default: shipped base model)")
+    sample.add_argument(
+        "--checkpoint", type=Path, help="base or adapted model file (default: shipped base model)"
+    )
     sample.add_argument("--num", type=positive_int, default=256, help="structures to generate")
     sample.add_argument(
         "--steps", type=positive_int, help=f"reverse steps (default 1000; --fast: {FAST_STEPS})"
@@ -57,8 +62,64 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--num-atoms", type=positive_int, help="atoms per cell (default: drawn from data)"
     )
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument(
+        "--condition",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="property target for an adapted model, repeatable: mag_density=0.2, hhi<1500, "
+        "'mag_density>0.15', '0.1<band_gap<2', chemical_system=Li-Co-O, space_group=225",
+    )
+    sample.add_argument(
+        "--guidance",
+        type=float,
+        default=2.0,
+        help="classifier-free guidance factor γ (1: conditional model, 0: unconditional)",
+    )
     sample.add_argument("--out", type=Path, required=True, help="output folder")
     sample.set_defaults(handler=run_sample)
+
+    finetune = commands.add_parser(
+        "finetune",
+        help="fine-tune property adapters on labeled structures",
+        description="Train one adapter per property on a base model (frozen unless --full) and "
+        "write an adapted model file for `generator sample --condition`. chemical_system, "
+        "space_group and hhi are read off the structures when the labels lack them.",
+    )
+    finetune.add_argument("--base", type=Path, help="base model file (default: shipped base model)")
+    finetune.add_argument(
+        "--init-from", type=Path, help="adapted model to continue from (replaces --base)"
+    )
+    finetune.add_argument(
+        "--labels",
+        type=Path,
+        required=True,
+        help="CSV (cif + label columns), extxyz (info labels) or JSONL of oracle results",
+    )
+    finetune.add_argument(
+        "--property",
+        dest="properties",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="conditioned property, repeatable (e.g. mag_density, hhi, chemical_system)",
+    )
+    finetune.add_argument("--steps", type=positive_int, default=300)
+    finetune.add_argument("--batch-size", type=positive_int, default=32)
+    finetune.add_argument("--lr", type=float, default=1e-3, help="adapter learning rate")
+    finetune.add_argument(
+        "--full", action="store_true", help="train the base network too (at lr 1e-5)"
+    )
+    finetune.add_argument(
+        "--log-property",
+        dest="log_properties",
+        action="append",
+        metavar="NAME",
+        help="standardize log(NAME), repeatable (default: bulk and shear moduli)",
+    )
+    finetune.add_argument("--seed", type=int, default=0)
+    finetune.add_argument("--out", type=Path, required=True, help="adapted model file to write")
+    finetune.set_defaults(handler=run_finetune)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -99,31 +160,70 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    generator = TrainedGenerator.load(args.checkpoint or default_checkpoint())
+    generator = load_generator(args.checkpoint or default_checkpoint())
+    targets = resolve_targets(generator, parse_conditions(args.condition))
     steps = args.steps or (FAST_STEPS if args.fast else 1000)
-    config = SamplerConfig(num_steps=steps)
     writer = SampleWriter(args.out)
     dropped = 0
+    batches = generate_batches(
+        generator,
+        args.num,
+        done=writer.num_written,
+        config=SamplerConfig(num_steps=steps),
+        targets=targets,
+        guidance=args.guidance,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        num_atoms=args.num_atoms,
+    )
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
         task = bar.add_task(
             f"sampling ({steps} steps)", total=args.num, completed=writer.num_written
         )
-        while (written := writer.num_written) < args.num:
-            size = min(args.batch_size, args.num - written)
-            seed = args.seed * 1_000_003 + written
-            torch.manual_seed(seed)
-            if args.num_atoms:
-                num_atoms = torch.full((size,), args.num_atoms)
-            else:
-                num_atoms = generator.draw_num_atoms(size, torch.Generator().manual_seed(seed))
-            result = sample_structures(generator.model, num_atoms, config)
-            writer.write_batch(result.structures)
+        for result, info in batches:
+            writer.write_batch(result.structures, info)
             dropped += result.num_dropped
             bar.update(task, advance=len(result.structures))
     path = writer.finish()
+    guided = f"; targets {', '.join(t.describe() for t in targets.values())}" if targets else ""
     Console().print(
         f"{writer.num_written} structures in {args.out} (CIF files and {path.name}); "
-        f"{dropped} diverged crystals dropped and replaced"
+        f"{dropped} diverged crystals dropped and replaced{guided}"
+    )
+    return 0
+
+
+def parse_conditions(texts: list[str]) -> dict[str, str]:
+    """``--condition`` options by property name; a property given twice is an error."""
+    conditions = {}
+    for text in texts:
+        name, value = split_condition(text)
+        if name in conditions:
+            raise ConditionError(f"--condition: {name} given twice")
+        conditions[name] = value
+    return conditions
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    structures, labels = read_labeled_structures(args.labels)
+    start = load_start(args.base, args.init_from)
+    config = FinetuneConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        full=args.full,
+        log_properties=tuple(args.log_properties) if args.log_properties else None,
+        seed=args.seed,
+    )
+    adapted = finetune(start, structures, labels, args.properties, config, progress=True)
+    adapted.save(args.out)
+    info = adapted.info
+    Console().print(
+        f"fine-tuned {', '.join(info['properties'])} on {info['structures']} structures "
+        f"({info['skipped_structures']} skipped), {config.steps} steps in {info['seconds']:.0f} s, "
+        f"loss {info['final_loss']:.3f}; labeled: "
+        + ", ".join(f"{name} {count}" for name, count in info["labeled"].items())
+        + f"; model: {args.out}"
     )
     return 0
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from generator.conditioning.adapters import AdapterConfig, PropertyAdapter
+from generator.conditioning.errors import ConditionError
 from generator.conditioning.properties import PropertySpec, PropertyValues
 from generator.data.tensors import CrystalBatch
 from generator.model import (
@@ -51,7 +52,7 @@ class AdaptedModel(nn.Module):
     ) -> None:
         super().__init__()
         if not specs:
-            raise ValueError("an adapted model needs at least one property")
+            raise ConditionError("an adapted model needs at least one property")
         self.base = base
         self.adapter_config = config or AdapterConfig()
         self.specs = {spec.name: spec for spec in specs}
@@ -110,7 +111,7 @@ class AdaptedModel(nn.Module):
         """One hook per adapter; a property missing from ``conditions`` is unconditioned."""
         missing = set(conditions) - set(self.adapters)
         if missing:
-            raise ValueError(f"no adapter for {', '.join(sorted(missing))}")
+            raise ConditionError(f"no adapter for {', '.join(sorted(missing))}")
         parameter = next(self.parameters())
         hooks = []
         for name, adapter in self.adapters.items():

@@ -14,6 +14,7 @@ from pymatgen.core import Structure
 
 from generator.conditioning.adapted_model import AdaptedModel, drop_conditions
 from generator.conditioning.adapters import AdapterConfig
+from generator.conditioning.errors import ConditionError
 from generator.conditioning.model_io import AdaptedGenerator
 from generator.conditioning.properties import PropertySpec, PropertyValues, raw_labels
 from generator.data.canonical import canonicalize
@@ -105,11 +106,11 @@ def finetune(
         properties: the conditioned property names, in order; duplicates are errors.
 
     Raises:
-        ValueError: no properties, duplicates, missing labels or too few usable structures.
+        ConditionError: no properties, duplicates, missing labels or too few usable structures.
     """
     config = config or FinetuneConfig()
     if not properties or len(set(properties)) != len(properties):
-        raise ValueError(f"need distinct property names, got {list(properties)}")
+        raise ConditionError(f"need distinct property names, got {list(properties)}")
     raw = {name: raw_labels(name, structures, labels) for name in properties}
     previous = start.model.specs if isinstance(start, AdaptedGenerator) else {}
     specs = property_specs(properties, raw, config, previous)
@@ -167,7 +168,7 @@ def training_examples(
     """Canonical cells of the usable structures and their encoded labels."""
     usable = [i for i, s in enumerate(structures) if structure_problem(s) is None]
     if len(usable) < 2:
-        raise ValueError(f"need at least two usable structures, got {len(usable)}")
+        raise ConditionError(f"need at least two usable structures, got {len(usable)}")
     crystals = [structure_to_tensors(canonicalize(structures[i])) for i in usable]
     kept = {name: [values[i] for i in usable] for name, values in raw.items()}
     return TrainingExamples(

@@ -23,6 +23,7 @@ import torch
 from pymatgen.core import Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from generator.conditioning.errors import ConditionError
 from generator.diffusion.atom_types import MAX_Z
 
 CHEMICAL_SYSTEM = "chemical_system"
@@ -43,9 +44,11 @@ class PropertyKind(StrEnum):
 
 
 def property_kind(name: str) -> PropertyKind:
-    """The kind of property ``name``; raises ValueError for names unfit as module keys."""
+    """The kind of property ``name``; :class:`ConditionError` for names unfit as module keys."""
     if not name.isidentifier():
-        raise ValueError(f"property name {name!r} must be a Python identifier (e.g. mag_density)")
+        raise ConditionError(
+            f"property name {name!r} must be a Python identifier (e.g. mag_density)"
+        )
     if name == CHEMICAL_SYSTEM:
         return PropertyKind.CHEMICAL_SYSTEM
     if name == SPACE_GROUP:
@@ -78,7 +81,7 @@ class PropertySpec:
         """The spec of ``name``, normalised by ``labels`` (``nan`` = unknown) for scalars.
 
         Raises:
-            ValueError: a scalar with fewer than two known labels, or a log scale with labels ≤ 0.
+            ConditionError: a scalar with under two known labels, or a log scale with labels ≤ 0.
         """
         kind = property_kind(name)
         if kind != PropertyKind.SCALAR:
@@ -86,10 +89,10 @@ class PropertySpec:
         values = np.asarray(labels, dtype=float)
         values = values[np.isfinite(values)]
         if values.size < 2:
-            raise ValueError(f"{name}: need at least two labeled structures, got {values.size}")
+            raise ConditionError(f"{name}: need at least two labeled structures, got {values.size}")
         log = name in LOG_SCALE_PROPERTIES if log is None else log
         if log and (values <= 0).any():
-            raise ValueError(f"{name}: a log scale needs positive labels")
+            raise ConditionError(f"{name}: a log scale needs positive labels")
         transformed = np.log(values) if log else values
         low, high = np.percentile(values, [1.0, 99.0])
         return cls(
@@ -162,20 +165,20 @@ def element_numbers(system: str | Sequence[str]) -> list[int]:
     """Atomic numbers of a chemical system given as ``Li-Co-O`` or as symbols.
 
     Raises:
-        ValueError: an unknown element symbol, or one beyond the generator's vocabulary.
+        ConditionError: an unknown element symbol, or one beyond the generator's vocabulary.
     """
     symbols = system.split("-") if isinstance(system, str) else list(system)
     numbers = []
     for symbol in symbols:
         symbol = symbol.strip()
         if not Element.is_valid_symbol(symbol):
-            raise ValueError(f"unknown element {symbol!r} in chemical system {system!r}")
+            raise ConditionError(f"unknown element {symbol!r} in chemical system {system!r}")
         number = Element(symbol).Z
         if number > MAX_Z:
-            raise ValueError(f"element {symbol} (Z = {number}) is beyond Z = {MAX_Z}")
+            raise ConditionError(f"element {symbol} (Z = {number}) is beyond Z = {MAX_Z}")
         numbers.append(number)
     if not numbers:
-        raise ValueError("empty chemical system")
+        raise ConditionError("empty chemical system")
     return sorted(set(numbers))
 
 
@@ -210,7 +213,7 @@ def raw_labels(
     or read off the structure (chemical system, space group, HHI).
 
     Raises:
-        ValueError: a scalar with neither labels nor a rule to compute it, or labels of the
+        ConditionError: a scalar with neither labels nor a rule to compute it, or labels of the
             wrong length.
     """
     kind = property_kind(name)
@@ -223,8 +226,8 @@ def raw_labels(
         if name == HHI:
             return [structure_hhi(s) for s in structures]
         known = ", ".join(sorted(labels)) or "none"
-        raise ValueError(f"no labels for property {name!r} (labels given: {known})")
+        raise ConditionError(f"no labels for property {name!r} (labels given: {known})")
     values = list(labels[key])
     if len(values) != len(structures):
-        raise ValueError(f"{len(values)} labels of {key!r} for {len(structures)} structures")
+        raise ConditionError(f"{len(values)} labels of {key!r} for {len(structures)} structures")
     return [math.nan if v is None else float(v) for v in values]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generator.conditioning.errors import ConditionError
 from generator.conditioning.properties import (
     NUM_SPACE_GROUPS,
     PropertyKind,
@@ -61,9 +62,15 @@ class Target:
         return list(np.exp(draws) if spec.log else draws)
 
     def describe(self) -> str:
+        """``name=value``, ``name>low``, ``name<high`` or ``low<name<high``."""
+        name = self.spec.name
         if self.value is not None:
-            return f"{self.spec.name}={self.value}"
-        return f"{self.low:g}<{self.spec.name}<{self.high:g}"
+            return f"{name}={self.value}"
+        if math.isinf(self.high):
+            return f"{name}>{self.low:g}"
+        if math.isinf(self.low):
+            return f"{name}<{self.high:g}"
+        return f"{self.low:g}<{name}<{self.high:g}"
 
 
 def split_condition(text: str) -> tuple[str, object]:
@@ -78,7 +85,7 @@ def split_condition(text: str) -> tuple[str, object]:
         return name, f"{low}<x<{high}"
     comparison = _COMPARISON.match(text)
     if not comparison:
-        raise ValueError(
+        raise ConditionError(
             f"cannot read condition {text!r}; expected NAME=VALUE, NAME>VALUE, NAME<VALUE or "
             "LOW<NAME<HIGH"
         )
@@ -91,26 +98,26 @@ def parse_target(spec: PropertySpec, value: object) -> Target:
     string or symbols (chemical system), an int (space group).
 
     Raises:
-        ValueError: a value that does not fit the property, naming it.
+        ConditionError: a value that does not fit the property, naming it.
     """
     if spec.kind == PropertyKind.CHEMICAL_SYSTEM:
         if not isinstance(value, str | list | tuple | set | frozenset):
-            raise ValueError(f"{spec.name}: expected a system like 'Li-Co-O', got {value!r}")
+            raise ConditionError(f"{spec.name}: expected a system like 'Li-Co-O', got {value!r}")
         element_numbers(value)  # validates
         return Target(spec, value=value if isinstance(value, str) else "-".join(value))
     if spec.kind == PropertyKind.SPACE_GROUP:
         try:
             number = int(value)
         except (TypeError, ValueError):
-            raise ValueError(f"{spec.name}: expected a number 1-230, got {value!r}") from None
+            raise ConditionError(f"{spec.name}: expected a number 1-230, got {value!r}") from None
         if not 1 <= number <= NUM_SPACE_GROUPS or (isinstance(value, float) and number != value):
-            raise ValueError(f"{spec.name}: expected a number 1-230, got {value!r}")
+            raise ConditionError(f"{spec.name}: expected a number 1-230, got {value!r}")
         return Target(spec, value=number)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Target(spec, value=_finite(spec, float(value)))
     if isinstance(value, str):
         return _scalar_range(spec, value)
-    raise ValueError(f"{spec.name}: expected a number or a range like '>0.15', got {value!r}")
+    raise ConditionError(f"{spec.name}: expected a number or a range like '>0.15', got {value!r}")
 
 
 def parse_targets(
@@ -119,20 +126,20 @@ def parse_targets(
     """Targets of ``conditions`` (property name → value) for a model conditioned on ``specs``.
 
     Raises:
-        ValueError: a property the model is not conditioned on, or a bad value.
+        ConditionError: a property the model is not conditioned on, or a bad value.
     """
     targets = {}
     for name, value in conditions.items():
         if name not in specs:
             known = ", ".join(specs) or "none"
-            raise ValueError(f"the model has no adapter for {name!r} (conditioned on: {known})")
+            raise ConditionError(f"the model has no adapter for {name!r} (conditioned on: {known})")
         targets[name] = parse_target(specs[name], value)
     return targets
 
 
 def _finite(spec: PropertySpec, value: float) -> float:
     if not math.isfinite(value) or (spec.log and value <= 0):
-        raise ValueError(f"{spec.name}: target {value} is out of the property's domain")
+        raise ConditionError(f"{spec.name}: target {value} is out of the property's domain")
     return value
 
 
@@ -143,7 +150,7 @@ def _scalar_range(spec: PropertySpec, text: str) -> Target:
         pass
     match = _RANGE.match(text)
     if not match or not any(match.groups()):
-        raise ValueError(
+        raise ConditionError(
             f"{spec.name}: cannot read {text!r}; expected a number, '>LOW', '<HIGH' or 'LOW<x<HIGH'"
         )
     first, operator, bound = match.groups()
@@ -152,8 +159,8 @@ def _scalar_range(spec: PropertySpec, text: str) -> Target:
         high = float(bound)
     elif operator:
         if first:
-            raise ValueError(f"{spec.name}: cannot read {text!r}")
+            raise ConditionError(f"{spec.name}: cannot read {text!r}")
         low = float(bound)
     if not low < high:
-        raise ValueError(f"{spec.name}: empty range {text!r}")
+        raise ConditionError(f"{spec.name}: empty range {text!r}")
     return Target(spec, low=low, high=high)
