@@ -4,6 +4,7 @@ the same model also serves as the unconditional one of classifier-free guidance.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -96,7 +97,8 @@ def finetune(
     config: FinetuneConfig | None = None,
     progress: bool = False,
 ) -> AdaptedGenerator:
-    """Fine-tune ``start`` (a base model, or an adapted one to continue) for ``properties``.
+    """Fine-tune a copy of ``start`` (a base model, or an adapted one to continue) for
+    ``properties``; ``start`` itself is left as it was.
 
     Args:
         structures: labeled crystals; unusable ones (overlapping atoms, partial occupancy) are
@@ -115,6 +117,7 @@ def finetune(
     previous = start.model.specs if isinstance(start, AdaptedGenerator) else {}
     specs = property_specs(properties, raw, config, previous)
     base = start.base if isinstance(start, AdaptedGenerator) else start
+    base = TrainedGenerator(copy.deepcopy(base.model), base.num_atoms_probabilities, base.info)
     adapter_config = (
         start.model.adapter_config if isinstance(start, AdaptedGenerator) else config.adapter
     )

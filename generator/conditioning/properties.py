@@ -33,8 +33,12 @@ SYMPREC = 0.1
 NUM_SPACE_GROUPS = 230
 LOG_SCALE_PROPERTIES = frozenset({"bulk_modulus", "shear_modulus"})
 """Heavy-tailed scalars that are log-transformed by default."""
-LABEL_ALIASES = {"mag_density": "magnetic_density", "magnetic_density": "mag_density"}
-"""Other names under which a label may be stored (an oracle result's ``magnetic_density``)."""
+LABEL_ALIASES = {
+    "mag_density": ("magnetic_density", "dft_mag_density"),
+    "magnetic_density": ("mag_density", "dft_mag_density"),
+}
+"""Other names under which a label may be stored (an oracle result's ``magnetic_density``, MP-20's
+``dft_mag_density``)."""
 
 
 class PropertyKind(StrEnum):
@@ -221,8 +225,8 @@ def raw_labels(
         return [chemical_system(s) for s in structures]
     if kind == PropertyKind.SPACE_GROUP:
         return [space_group_number(s) for s in structures]
-    key = name if name in labels else LABEL_ALIASES.get(name)
-    if key is None or key not in labels:
+    key = next((k for k in (name, *LABEL_ALIASES.get(name, ())) if k in labels), None)
+    if key is None:
         if name == HHI:
             return [structure_hhi(s) for s in structures]
         known = ", ".join(sorted(labels)) or "none"

@@ -118,6 +118,8 @@ def test_labels_read_off_structures(labeled_structures) -> None:
     assert raw_labels("chemical_system", structures[:1], {}) == ["Fe-O"]
     assert raw_labels("hhi", structures[:1], {})[0] > 0
     assert raw_labels("magnetic_density", structures, labels)[1] == labels["mag_density"][1]
+    mp20 = {"dft_mag_density": labels["mag_density"]}
+    assert raw_labels("mag_density", structures, mp20)[2] == labels["mag_density"][2]
     with pytest.raises(ValueError, match="no labels for property 'band_gap'"):
         raw_labels("band_gap", structures, labels)
 
@@ -143,6 +145,8 @@ def test_finetuning_trains_adapters_only_and_continues(
         tiny_generator, structures, labels, ["mag_density"], FinetuneConfig(steps=2, full=True)
     )
     assert any(not torch.equal(before[k], v) for k, v in full.model.base.state_dict().items())
+    untouched = tiny_generator.model.state_dict()
+    assert all(torch.equal(before[k], untouched[k]) for k in before)
 
 
 def test_adapted_model_file_round_trip(tiny_generator, small_batch, tmp_path) -> None:
