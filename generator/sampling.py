@@ -8,6 +8,10 @@ ancestral predictor step for all three components. Atom types use the D3PM rever
 Scores come from ``score_fn(state, t)``: the model itself by default; classifier-free guidance is a
 ``score_fn`` that combines conditional and unconditional evaluations with
 :func:`generator.model.classifier_free_guidance`.
+
+A crystal whose scores or state stop being finite, or whose cell collapses, is frozen and left out
+of the result while the rest of its batch goes on; only a batch in which every crystal diverged is
+an error.
 """
 
 from __future__ import annotations
