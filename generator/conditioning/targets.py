@@ -11,6 +11,7 @@ nearest to the data is the target (an extrapolation that guidance pushes towards
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -113,7 +114,7 @@ def parse_target(spec: PropertySpec, value: object) -> Target:
         if not 1 <= number <= NUM_SPACE_GROUPS or (isinstance(value, float) and number != value):
             raise ConditionError(f"{spec.name}: expected a number 1-230, got {value!r}")
         return Target(spec, value=number)
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return Target(spec, value=_finite(spec, float(value)))
     if isinstance(value, str):
         return _scalar_range(spec, value)

@@ -58,6 +58,8 @@ def test_range_targets_are_drawn_inside_the_range_and_the_data() -> None:
     assert between.min() >= 0.1 and between.max() <= 0.2
     assert parse_target(MAG, ">5").draw(2, rng) == [5.0, 5.0]  # beyond the data: the bound
     assert parse_target(MAG, 0.3).draw(3, rng) == [0.3] * 3
+    assert parse_target(MAG, np.float32(0.25)).value == pytest.approx(0.25)
+    assert parse_target(SPECS["space_group"], np.int64(225)).value == 225
 
 
 @pytest.mark.parametrize(
