@@ -77,13 +77,14 @@ def ray_session(workers: int, address: str | None = None) -> Iterator[None]:
 
 
 def label_chunks(
-    chunks: Sequence[Chunk], max_retries: int = 2
+    chunks: Sequence[Chunk], max_retries: int = 2, num_cpus: float = 1.0
 ) -> Iterator[tuple[Chunk, list[OracleResult] | str]]:
     """Submit every chunk (within a :func:`ray_session`) and yield each as its task ends, with
-    its results in order, or the error that ended the task after ``max_retries`` retries."""
+    its results in order, or the error that ended the task after ``max_retries`` retries.
+    Each task requests ``num_cpus`` CPUs."""
     import ray
 
-    task = ray.remote(num_cpus=1, max_retries=max_retries)(label_chunk)
+    task = ray.remote(num_cpus=num_cpus, max_retries=max_retries)(label_chunk)
     running = {
         task.remote(
             chunk.spec.name,

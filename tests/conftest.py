@@ -1,8 +1,13 @@
-"""Shared fixtures: the MP-20 data directory and a per-session processed-data cache."""
+"""Shared fixtures: the MP-20 data directory, a per-session processed-data cache and the example
+oracle plug-in installed."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +15,7 @@ import pytest
 from generator.data.paths import resolve_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = REPO_ROOT / "tests" / "plugins" / "matterloop_example_oracle"
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +32,24 @@ def data_dir() -> Path:
 def session_cache(tmp_path_factory) -> Path:
     """A processed-split cache shared by the tests of one session (starts empty)."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """pip-installs the example plug-in package into this environment (no dependencies), from a
+    copy so that the build leaves nothing in the source tree."""
+    source = shutil.copytree(PLUGIN, tmp_path_factory.mktemp("plugin") / PLUGIN.name)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            str(source),
+        ],
+        check=True,
+    )
+    importlib.invalidate_caches()

@@ -26,7 +26,7 @@ from botorch.models import ModelList
 from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf_discrete
-from botorch.sampling import SobolQMCNormalSampler
+from botorch.sampling.get_sampler import get_sampler
 
 from agent.campaign.config import ConstraintConfig, ObjectiveConfig
 
@@ -75,7 +75,7 @@ def select(
         baseline: ``(m, D)`` features of the labeled structures.
     """
     q = min(q, len(candidates))
-    sampler = SobolQMCNormalSampler(torch.Size([mc_samples]), seed=seed)
+    sampler = get_sampler(model.posterior(candidates[:1]), torch.Size([mc_samples]), seed=seed)
     signs = torch.tensor([o.sign for o in objectives], dtype=torch.double)
     indices = [outputs.index(o.name) for o in objectives]
     constraint_callables = outcome_constraints(constraints, outputs) or None

@@ -151,13 +151,13 @@ class FilterSettings(StrictModel):
 
 class RaySettings(StrictModel):
     """Ray: a local cluster of ``num_cpus`` (None: all) unless ``address`` names a running one
-    (``"auto"``, ``"ray://host:10001"`` or ``"host:6379"``). ``oracle_workers`` actors each hold
-    one oracle and ``oracle_cpus`` CPUs; a task on a worker that dies is retried up to
-    ``max_retries`` times. Generation requests ``generator_gpus`` GPUs (0 on a laptop)."""
+    (``"auto"``, ``"ray://host:10001"`` or ``"host:6379"``). Each oracle evaluation is a task of
+    ``oracle_cpus`` CPUs (as many run at once as CPUs allow); a task whose worker or node dies is
+    retried up to ``max_retries`` times. Generation requests ``generator_gpus`` GPUs (0 on a
+    laptop)."""
 
     address: str | None = None
     num_cpus: int | None = Field(None, gt=0)
-    oracle_workers: int = Field(2, gt=0)
     oracle_cpus: float = Field(1.0, gt=0)
     generator_gpus: float = Field(0.0, ge=0)
     max_retries: int = Field(3, ge=0)

@@ -1,9 +1,7 @@
 """The campaign's work on Ray: generation, oracle evaluations and adapter refits.
 
-- Oracle evaluations run on :class:`OracleWorker` actors, each holding one built oracle (a
-  pretrained potential loads once, not per structure). An actor whose process dies is restarted
-  and its unfinished task retried (``max_retries``); results stream back as they finish, so the
-  driver persists each one the moment it returns.
+- Oracle evaluations are one Ray task per structure (:func:`evaluate_on_ray`); results stream
+  back as they finish, so the driver persists each one the moment it returns.
 - Generation and adapter fine-tuning are Ray tasks that may request a GPU.
 
 ``connect`` starts a local Ray instance or joins a cluster by address; workers get
@@ -20,10 +18,10 @@ from typing import Any
 
 import ray
 from pymatgen.core import Structure
-from ray.exceptions import RayError
 
 from agent.campaign.config import RaySettings
-from oracles.registry import OracleSpec, oracle_from_spec
+from oracles.distributed import label_chunks, make_chunks
+from oracles.registry import OracleSpec
 from oracles.result import FailureKind, OracleResult, Provenance
 
 
@@ -44,74 +42,27 @@ def connect(settings: RaySettings) -> None:
     )
 
 
-@ray.remote
-class OracleWorker:
-    """One oracle, built in the actor's process from its spec."""
+def evaluate_on_ray(
+    items: Sequence[tuple[str, Structure]], spec: OracleSpec, settings: RaySettings
+) -> Iterator[tuple[str, OracleResult]]:
+    """Yield ``(id, result)`` for each item as soon as its evaluation finishes.
 
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.oracle = oracle_from_spec(spec)
-
-    def evaluate(self, identifier: str, structure: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        (result,) = self.oracle.evaluate([Structure.from_dict(structure)])
-        return identifier, result.to_dict()
-
-
-class OraclePool:
-    """``settings.oracle_workers`` oracle actors, started on first use."""
-
-    def __init__(self, spec: OracleSpec, settings: RaySettings) -> None:
-        self.spec = spec
-        self.settings = settings
-        self.workers: list[Any] = []
-
-    def start(self) -> None:
-        if self.workers:
-            return
-        options = {
-            "num_cpus": self.settings.oracle_cpus,
-            "max_restarts": -1,
-            "max_task_retries": self.settings.max_retries,
-        }
-        self.workers = [
-            OracleWorker.options(**options).remote(self.spec.model_dump())
-            for _ in range(self.settings.oracle_workers)
-        ]
-
-    def evaluate(
-        self, items: Sequence[tuple[str, Structure]]
-    ) -> Iterator[tuple[str, OracleResult]]:
-        """Yield ``(id, result)`` for each item as soon as its evaluation finishes.
-
-        A task that fails even after its retries (its worker died each time) yields a
-        ``worker_crashed`` failure, so every item yields exactly one result.
-        """
-        if not items:
-            return
-        self.start()
-        pending = {}
-        for position, (identifier, structure) in enumerate(items):
-            worker = self.workers[position % len(self.workers)]
-            pending[worker.evaluate.remote(identifier, structure.as_dict())] = (
-                identifier,
-                structure,
-            )
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            identifier, structure = pending.pop(done[0])
-            try:
-                returned, data = ray.get(done[0])
-                yield returned, OracleResult.from_dict(data)
-            except RayError as error:
-                yield identifier, crashed(self.spec.name, structure, error)
-
-    def stop(self) -> None:
-        for worker in self.workers:
-            ray.kill(worker)
-        self.workers = []
+    Each structure is one Ray task (:func:`oracles.distributed.label_chunks`); a worker process
+    builds the oracle once and keeps it for later tasks. A task whose worker or node dies is
+    retried elsewhere, up to ``settings.max_retries`` times; one that fails every time yields a
+    ``worker_crashed`` failure, so every item yields exactly one result.
+    """
+    chunks = make_chunks(list(items), spec, size=1)
+    for chunk, outcome in label_chunks(chunks, settings.max_retries, settings.oracle_cpus):
+        ((identifier, structure),) = chunk.items
+        if isinstance(outcome, str):
+            yield identifier, crashed(spec.name, structure, outcome)
+        else:
+            yield identifier, outcome[0]
 
 
-def crashed(oracle: str, structure: Structure, error: Exception) -> OracleResult:
-    reason = f"the Ray worker failed after all retries: {type(error).__name__}: {error}"
+def crashed(oracle: str, structure: Structure, error: str) -> OracleResult:
+    reason = f"the Ray task failed after all retries: {error}"
     return OracleResult.failed(
         Provenance(oracle, "unknown"), structure, FailureKind.WORKER_CRASHED, reason[:2000]
     )

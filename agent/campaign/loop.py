@@ -29,8 +29,8 @@ from agent.campaign.acquisition import feature_model, select
 from agent.campaign.candidates import Candidates, filter_candidates
 from agent.campaign.config import CampaignConfig
 from agent.campaign.distributed import (
-    OraclePool,
     connect,
+    evaluate_on_ray,
     fit_adapters,
     generate_structures,
     remote_call,
@@ -90,16 +90,12 @@ class Campaign:
                 f"({len(self.store.evaluations())} oracle results on disk)"
             )
         connect(self.config.ray)
-        pool = OraclePool(self.config.oracle, self.config.ray)
-        try:
+        self.tracker.log_rounds(state)
+        while not self.finished(state):
+            self.run_round(state)
+            state.next_round += 1
+            self.store.save_state(state)
             self.tracker.log_rounds(state)
-            while not self.finished(state):
-                self.run_round(state, pool)
-                state.next_round += 1
-                self.store.save_state(state)
-                self.tracker.log_rounds(state)
-        finally:
-            pool.stop()
         return self.table()
 
     def finished(self, state: CampaignState) -> bool:
@@ -113,7 +109,7 @@ class Campaign:
         return label_table(self.store.evaluations(), self.config, self.hull)
 
     # --------------------------------------------------------------------------------- round
-    def run_round(self, state: CampaignState, pool: OraclePool) -> None:
+    def run_round(self, state: CampaignState) -> None:
         number = state.next_round
         picks = self.store.picks(number)
         if picks is None:
@@ -124,7 +120,7 @@ class Campaign:
         pending = [(p.id, p.structure) for p in picks if p.id not in done]
         start = time.perf_counter()
         if pending:
-            self.evaluate(number, pending, pool)
+            self.evaluate(number, pending)
         oracle_seconds = time.perf_counter() - start
         table = self.table()
         start = time.perf_counter()
@@ -143,10 +139,8 @@ class Campaign:
         self.store.save_summary(number, summary)
         self.console.print(round_line(summary), highlight=False)
 
-    def evaluate(
-        self, number: int, pending: Sequence[tuple[str, Structure]], pool: OraclePool
-    ) -> None:
-        """Evaluate the pending picks on the oracle actors, persisting each result at once."""
+    def evaluate(self, number: int, pending: Sequence[tuple[str, Structure]]) -> None:
+        """Evaluate the pending picks as Ray tasks, persisting each result as it returns."""
         with (
             self.store.results_journal() as journal,
             Progress(console=self.console, transient=True) as progress,
@@ -154,7 +148,7 @@ class Campaign:
             task = progress.add_task(
                 f"round {number}: {self.config.oracle.name}", total=len(pending)
             )
-            for identifier, result in pool.evaluate(pending):
+            for identifier, result in evaluate_on_ray(pending, self.config.oracle, self.config.ray):
                 self.store.record(journal, Evaluation(identifier, number, result))
                 progress.advance(task)
 
@@ -311,7 +305,7 @@ class Campaign:
         if evaluations:
             labels = table.loc[[e.id for e in evaluations], self.config.modelled]
             embedding = self.surrogate.embed([e.result.initial_structure for e in evaluations])
-            self.surrogate.add_embedded(embedding, torch.as_tensor(labels.to_numpy(dtype=float)))
+            self.surrogate.add_embedded(embedding, torch.tensor(labels.to_numpy(dtype=float)))
             self.surrogate_ids += [e.id for e in evaluations]
         counts = (~self.surrogate.labels.isnan()).sum(dim=0)
         if len(counts) == 0 or int(counts.min()) < self.config.acquisition.initial_labels:

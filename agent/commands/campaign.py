@@ -83,7 +83,12 @@ def run_campaign(args: argparse.Namespace) -> int:
     console = Console()
     config, raw = read_config(args)
     console.print(f"campaign {config.name} in {config.campaign_dir}", highlight=False)
-    table = Campaign(config, raw, console).run()
+    try:
+        table = Campaign(config, raw, console).run()
+    finally:
+        import ray
+
+        ray.shutdown()
     show_front(console, config, table, config.campaign_dir / "pareto.png")
     if config.mlflow.enabled:
         uri = campaign_tracking_uri(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from ase.calculators.emt import EMT
@@ -23,4 +24,16 @@ class DiesOnceEMT(EMT):
         if not marker.exists():
             marker.write_text(str(os.getpid()))
             os.kill(os.getpid(), signal.SIGKILL)
+        super().calculate(atoms, properties, system_changes or ["positions"])
+
+
+class SlowEMT(EMT):
+    """ASE's EMT, ``delay_s`` seconds slower per calculation (a stand-in for a long DFT run)."""
+
+    def __init__(self, delay_s: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.delay_s = delay_s
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()):
+        time.sleep(self.delay_s)
         super().calculate(atoms, properties, system_changes or ["positions"])

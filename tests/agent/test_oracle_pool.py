@@ -8,7 +8,7 @@ import ray
 from pymatgen.core import Lattice, Structure
 
 from agent.campaign.config import RaySettings
-from agent.campaign.distributed import OraclePool, connect
+from agent.campaign.distributed import connect, evaluate_on_ray
 from oracles.registry import OracleSpec
 from oracles.result import FailureKind
 
@@ -37,11 +37,8 @@ def dying_emt(marker_dir) -> OracleSpec:
 
 
 def test_killed_worker_task_is_retried(local_ray, tmp_path):
-    pool = OraclePool(dying_emt(tmp_path), RaySettings(oracle_workers=1, max_retries=2))
-    try:
-        results = dict(pool.evaluate([("cu", fcc("Cu", 3.7)), ("ni", fcc("Ni", 3.6))]))
-    finally:
-        pool.stop()
+    items = [("cu", fcc("Cu", 3.7)), ("ni", fcc("Ni", 3.6))]
+    results = dict(evaluate_on_ray(items, dying_emt(tmp_path), RaySettings(max_retries=2)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["died-Cu4", "died-Ni4"]
     assert set(results) == {"cu", "ni"}
     assert all(r.ok for r in results.values()), [r.failure for r in results.values()]
@@ -49,11 +46,10 @@ def test_killed_worker_task_is_retried(local_ray, tmp_path):
 
 
 def test_task_that_exhausts_its_retries_becomes_a_failure(local_ray, tmp_path):
-    pool = OraclePool(dying_emt(tmp_path), RaySettings(oracle_workers=1, max_retries=0))
-    try:
-        ((identifier, result),) = list(pool.evaluate([("cu", fcc("Cu", 3.7))]))
-    finally:
-        pool.stop()
+    items = [("cu", fcc("Cu", 3.7))]
+    ((identifier, result),) = list(
+        evaluate_on_ray(items, dying_emt(tmp_path), RaySettings(max_retries=0))
+    )
     assert identifier == "cu"
     assert result.failure.kind is FailureKind.WORKER_CRASHED
     assert "after all retries" in result.failure.reason

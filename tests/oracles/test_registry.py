@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
 from pymatgen.core import Lattice, Structure
 
 from oracles import CHGNetOracle, GPAWOracle, oracle_from_spec
 from oracles.registry import build_oracle, registered_oracles
-
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "matterloop_example_oracle"
 
 CONFIG = """
 oracle:
@@ -24,27 +16,6 @@ oracle:
     relax: {fmax: 0.02, relax_cell: true}
     robustness: {isolation: inline}
 """
-
-
-@pytest.fixture(scope="module")
-def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """pip-installs the example plug-in package into this environment (no dependencies), from a
-    copy so that the build leaves nothing in the source tree."""
-    source = shutil.copytree(PLUGIN, tmp_path_factory.mktemp("plugin") / PLUGIN.name)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            str(source),
-        ],
-        check=True,
-    )
-    importlib.invalidate_caches()
 
 
 def test_plugin_is_found_through_its_entry_point(installed_plugin: None) -> None:

@@ -1,0 +1,54 @@
+"""Oracle work on a multi-node Ray cluster simulated on this machine (``ray.cluster_utils``):
+when a node that runs an oracle worker leaves mid-evaluation, its work moves to another node and
+every structure still gets exactly one result."""
+
+from __future__ import annotations
+
+import pytest
+import ray
+from pymatgen.core import Lattice, Structure
+from ray.cluster_utils import Cluster
+
+from agent.campaign.config import RaySettings
+from agent.campaign.distributed import connect, evaluate_on_ray
+from oracles.registry import OracleSpec
+
+
+@pytest.fixture
+def cluster():
+    """A head node without CPUs (the driver's) and three one-CPU worker nodes."""
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    for _ in range(3):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_removing_a_node_mid_evaluation_loses_nothing(cluster):
+    connect(RaySettings(address=cluster.address))
+    spec = OracleSpec(
+        name="ase",
+        settings={
+            "calculator": "tests.agent.doubles:SlowEMT",
+            "calculator_kwargs": {"delay_s": 0.3},
+            "robustness": {"isolation": "inline"},
+            "relax": {"max_steps": 3},
+        },
+    )
+    metals = [("Cu", 3.7), ("Ni", 3.6), ("Pd", 3.95), ("Ag", 4.15), ("Pt", 3.98), ("Au", 4.15)]
+    items = [
+        (element, Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [element], [[0, 0, 0]]))
+        for element, a in metals
+    ]
+    results = {}
+    # Six tasks on three one-CPU nodes: every node is busy when the first result returns.
+    for identifier, result in evaluate_on_ray(items, spec, RaySettings(max_retries=3)):
+        results[identifier] = result
+        if len(results) == 1:
+            worker_node = next(n for n in cluster.list_all_nodes() if not n.is_head())
+            cluster.remove_node(worker_node, allow_graceful=False)
+    assert sorted(results) == sorted(element for element, _ in metals)
+    assert all(r.ok for r in results.values()), {k: r.failure for k, r in results.items()}
+    assert len(ray.nodes()) - sum(not n["Alive"] for n in ray.nodes()) == 3  # head + 2 left
