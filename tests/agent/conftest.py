@@ -93,7 +93,7 @@ def campaign_config(directory: Path, **sections) -> dict:
         "mlflow": {"enabled": False},
     }
     for key, value in sections.items():
-        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
 
 

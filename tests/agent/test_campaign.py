@@ -27,6 +27,13 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     config = campaign_config(
         directory,
         acquisition={"q": 4, "initial_labels": 4},
+        adapters={
+            "every": 2,
+            "properties": ["magnetic_density", "hhi_production"],
+            "steps": 10,
+            "min_labels": 4,
+        },
+        generator={"conditions": {"magnetic_density": "beyond_front", "hhi_production": "<3000"}},
         mlflow={"enabled": True, "tracking_uri": mlflow_server, "experiment": "e2e"},
     )
     assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0
@@ -47,6 +54,12 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     assert all(e.result.provenance.oracle == "chgnet" for e in evaluations)
     assert summaries[-1]["hypervolume"] >= summaries[0]["hypervolume"] >= 0
     assert (directory / "models" / "surrogate" / "surrogate.json").is_file()
+    # adapters fitted after round 1 steer round 2 toward targets past the front
+    assert [s["adapter_model"] for s in summaries] == [None, "models/adapters_r0001.pt", None]
+    assert (directory / "models" / "adapters_r0001.pt").is_file()
+    details = store.round_details(2)
+    assert details["generator"].endswith("adapters_r0001.pt")
+    assert details["targets"]["hhi_production"] == "<3000"
 
     client = MlflowClient(mlflow_server)
     (run,) = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
@@ -57,6 +70,8 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "round_0002")}
     expected = {"pareto.png", "front.csv", "picks", "summary.json", "surrogate_checkpoint"}
     assert {f"round_0002/{name}" for name in expected} <= artifacts
+    adapters = {a.path for a in client.list_artifacts(run.info.run_id, "round_0001")}
+    assert "round_0001/adapter_model" in adapters
 
     assert main(["status", str(directory)]) == 0
     assert "3 round(s) complete" in capsys.readouterr().out
