@@ -82,25 +82,19 @@ def hit_rate(
     }
 
 
-def hhi_medians(model: Path, args: argparse.Namespace) -> list[dict]:
-    """Median HHI of samples for each HHI target and guidance factor."""
-    rows = []
-    for target in HHI_TARGETS:
-        for gamma in GAMMAS:
-            result = generate(
-                model,
-                args.samples,
-                steps=args.steps,
-                conditions={"hhi": target},
-                guidance=gamma,
-                batch_size=args.samples,
-                seed=args.seed,
-            )
-            values = [v for v in map(structure_hhi, result.structures) if v == v]
-            rows.append(
-                {"target": target, "gamma": gamma, "median_hhi": median(values) if values else None}
-            )
-    return rows
+def hhi_median(model: Path, args: argparse.Namespace, target: str, gamma: float) -> float | None:
+    """Median HHI of samples drawn for the HHI ``target`` at guidance ``gamma``."""
+    result = generate(
+        model,
+        args.samples,
+        steps=args.steps,
+        conditions={"hhi": target},
+        guidance=gamma,
+        batch_size=args.samples,
+        seed=args.seed,
+    )
+    values = [v for v in map(structure_hhi, result.structures) if v == v]
+    return median(values) if values else None
 
 
 def main() -> None:
@@ -123,27 +117,32 @@ def main() -> None:
     if model is None:
         model = args.out.with_suffix(".pt")
         report["finetuning"] = finetuned_model(args, model)
-    report["chemical_system"] = [
-        hit_rate(model, args, "chemical_system", system, same_system(system)) for system in SYSTEMS
-    ]
-    report["space_group"] = [
-        hit_rate(model, args, "space_group", group, same_space_group(group))
-        for group in SPACE_GROUPS
-    ]
-    report["hhi"] = hhi_medians(model, args)
-    args.out.write_text(json.dumps(report, indent=2))
+        print(f"fine-tuned: {report['finetuning']}")
 
-    print(f"| target (γ = {args.guidance:g}) | hit rate | dropped | s |\n|---|---|---|---|")
-    for row in report["chemical_system"] + report["space_group"]:
+    print(f"\n| target (γ = {args.guidance:g}) | hit rate | dropped | s |\n|---|---|---|---|")
+    cases = [("chemical_system", system, same_system(system)) for system in SYSTEMS]
+    cases += [("space_group", group, same_space_group(group)) for group in SPACE_GROUPS]
+    for name, target, hit in cases:
+        row = hit_rate(model, args, name, target, hit)
+        report.setdefault(name, []).append(row)
+        args.out.write_text(json.dumps(report, indent=2))
         print(
-            f"| {row['target']} | {100 * row['hit_rate']:.0f}% | {row['dropped']} "
-            f"| {row['seconds']} |"
+            f"| {target} | {100 * row['hit_rate']:.0f}% | {row['dropped']} | {row['seconds']} |",
+            flush=True,
         )
+
     print("\n| HHI target | " + " | ".join(f"γ = {g:g}" for g in GAMMAS) + " |")
     print("|---|" + "---|" * len(GAMMAS))
+    report["hhi"] = []
     for target in HHI_TARGETS:
-        medians = [r["median_hhi"] for r in report["hhi"] if r["target"] == target]
-        print(f"| {target} | " + " | ".join(f"{m:.0f}" if m else "-" for m in medians) + " |")
+        medians = [hhi_median(model, args, target, gamma) for gamma in GAMMAS]
+        report["hhi"] += [
+            {"target": target, "gamma": g, "median_hhi": m}
+            for g, m in zip(GAMMAS, medians, strict=True)
+        ]
+        args.out.write_text(json.dumps(report, indent=2))
+        shown = " | ".join("-" if m is None else f"{m:.0f}" for m in medians)
+        print(f"| {target} | {shown} |", flush=True)
     print(f"\nreport: {args.out}")
 
 
