@@ -1,4 +1,5 @@
-# Set-up and checks. `make run` installs everything and runs the demo; `make test` the test suite.
+# Set-up and checks. `make run` installs everything and runs the quickstart campaign; `make test`
+# the test suite.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -27,7 +28,7 @@ $(BIN)/.installed-dft: $(BIN)/.installed install/gpaw.sh install/gpaw-siteconfig
 install-dft: $(BIN)/.installed-dft
 
 run: install
-	$(BIN)/matterloop data stats mp_20
+	$(BIN)/matterloop run
 
 test: install-dft lint
 	$(BIN)/python -m pytest

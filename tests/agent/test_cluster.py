@@ -1,6 +1,6 @@
-"""Oracle work on a multi-node Ray cluster simulated on this machine (``ray.cluster_utils``):
-when a node that runs an oracle worker leaves mid-evaluation, its work moves to another node and
-every structure still gets exactly one result."""
+"""A multi-node Ray cluster simulated on this machine (``ray.cluster_utils``): a campaign runs on
+it by address, and when a node leaves mid-evaluation its work moves to the other nodes and every
+structure still gets exactly one result."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from ray.cluster_utils import Cluster
 
 from agent.campaign.config import RaySettings
 from agent.campaign.distributed import connect, evaluate_on_ray
+from agent.campaign.store import CampaignStore
+from agent.cli import main
 from oracles.registry import OracleSpec
+from tests.agent.conftest import campaign_config, write_config
 
 
 @pytest.fixture
@@ -24,6 +27,14 @@ def cluster():
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+def test_a_campaign_runs_on_the_cluster_by_address(cluster, tmp_path):
+    directory = tmp_path / "campaign"
+    config = write_config(tmp_path / "c.yaml", campaign_config(directory, budget={"rounds": 1}))
+    assert main(["run", str(config), "--ray-address", cluster.address]) == 0
+    (summary,) = CampaignStore(directory).summaries()
+    assert summary["evaluated"] == summary["picks"] > 0
 
 
 def test_removing_a_node_mid_evaluation_loses_nothing(cluster):
