@@ -1,6 +1,7 @@
 """Oracle cost and agreement: ML-potential throughput, GPAW timings, CHGNet against GPAW.
 
     python -m bench.oracles [--data-dir DIR] [--num 20] [--threads 2] [--magnetic 7]
+    python -m bench.oracles --hull [--threads 1]
 
 Run it as a module from the repository root: as a script, this file's name would hide the
 ``oracles`` package. Prints markdown tables:
@@ -32,6 +33,11 @@ Run it as a module from the repository root: as a script, this file's name would
      compared for every pair of cells with one reduced formula, from CHGNet, SevenNet (whose
      energies lack the corrections) and GPAW, with MP's value where both cells are MP-20 entries
      (a difference of MP formation energies is a difference of MP total energies).
+4. **Shipped CHGNet hull** (``--hull``, alone): CHGNet single points of the MP-20 entries (all
+   splits) whose DFT E_hull is 0 or above 0.05 eV/atom, placed on
+   :func:`oracles.references.shipped_hull`: how many DFT ground states (E_hull = 0) CHGNet puts
+   within 0.02, 0.05 and 0.1 eV/atom of its hull, and how many entries with DFT E_hull > 0.05
+   eV/atom it puts above it.
 """
 
 from __future__ import annotations
@@ -47,7 +53,11 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 
 from generator.data import CrystalDataset, load_dataset_split
+from generator.data.paths import SPLITS
 from oracles import CHGNetOracle, GPAWOracle, OracleResult, SevenNetOracle
+from oracles.references import shipped_hull
+from oracles.references.selection import load_splits
+from oracles.stability import STABLE_E_HULL
 
 GPAW_TEST_SETTINGS = {"ecut": 300.0, "kpt_density": 1.5}
 """As ``FAST`` in ``tests/oracles/test_gpaw.py``: 6×6×6 k-points for bcc Fe, 4×4×4 for Si."""
@@ -250,6 +260,35 @@ def energy_difference_table(labels: Sequence[Labels]) -> list[str]:
     return rows
 
 
+def hull_table(data: CrystalDataset, threads: int) -> list[str]:
+    """E_hull (eV/atom) on the shipped CHGNet hull against MP's DFT E_hull."""
+    hull = shipped_hull("chgnet")
+    dft = data.property("e_above_hull")
+    chosen = [
+        i
+        for i in np.flatnonzero((dft == 0) | (dft > 0.05))
+        if {el.symbol for el in data.structure(i).composition.elements} <= hull.elements
+    ]
+    settings = oracle_settings(threads, relax=None)
+    with CHGNetOracle.from_settings(settings) as oracle:
+        results = oracle.evaluate([data.structure(i) for i in chosen])
+    pairs = zip(chosen, results, strict=True)
+    labeled = [(dft[i], hull.e_above_hull_of(r)) for i, r in pairs if r.ok]
+    ground = np.array([e for d, e in labeled if d == 0])
+    metastable = np.array([e for d, e in labeled if d > 0.05])
+    rows = ["| DFT entries | count | CHGNet E_hull figure | value |", "|---|---|---|---|"]
+    for bound in (0.02, 0.05, STABLE_E_HULL):
+        rows.append(
+            f"| E_hull = 0 | {len(ground)} | within {bound} eV/atom | "
+            f"{np.mean(ground <= bound):.1%} |"
+        )
+    rows.append(f"| E_hull = 0 | {len(ground)} | median | {np.median(ground):.3f} |")
+    rows.append(f"| E_hull > 0.05 | {len(metastable)} | above 0 | {np.mean(metastable > 0):.1%} |")
+    rows.append(f"| E_hull > 0.05 | {len(metastable)} | median | {np.median(metastable):.3f} |")
+    rows.append(f"| failed single points | {len(chosen) - len(labeled)} | | |")
+    return rows
+
+
 def print_table(rows: Sequence[str]) -> None:
     """Print markdown rows and a blank line, at once (tables appear as they are measured)."""
     print("\n".join(rows), end="\n\n", flush=True)
@@ -267,8 +306,12 @@ def main() -> None:
     parser.add_argument(
         "--gpaw-kpt-density", type=float, default=2.5, help="agreement k-points per Å⁻¹"
     )
+    parser.add_argument("--hull", action="store_true", help="only the shipped CHGNet hull check")
     args = parser.parse_args()
 
+    if args.hull:
+        print_table(hull_table(load_splits("mp_20", SPLITS, args.data_dir), args.threads))
+        return
     test = load_dataset_split("mp_20", "test", args.data_dir)
     structures = [test.structure(i) for i in range(min(args.num, len(test)))]
     print_table(throughput_table(structures, args.threads))
