@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
@@ -64,6 +65,20 @@ class CrashingCalculator(MisbehavingCalculator):
 
     def misbehave(self) -> None:
         os._exit(3)
+
+
+class CrashingOnceCalculator(MisbehavingCalculator):
+    """Kills its own process on its first calculation in any process (the file ``marker``
+    records that it happened), then works: a worker killed once by the machine."""
+
+    def __init__(self, marker: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.marker = Path(marker)
+
+    def misbehave(self) -> None:
+        if not self.marker.exists():
+            self.marker.touch()
+            os._exit(3)
 
 
 _calls_in_this_process = 0

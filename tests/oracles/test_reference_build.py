@@ -13,9 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from pymatgen.core import Structure
 
 from agent.cli import main
-from oracles import CHGNetOracle, ReferenceHull
+from oracles import CHGNetOracle, OracleSpec, ReferenceHull
+from oracles.distributed import label_chunks, make_chunks, ray_session
 from oracles.references import shipped_hull
 from oracles.references.prototypes import PROTOTYPES, prototype
 from oracles.references.selection import load_splits
@@ -64,6 +66,33 @@ def test_build_resumes_without_recomputing(tmp_path: Path) -> None:
     assert sum(key.endswith(":static") for key in second) == 4
     hull = ReferenceHull.load(out)
     assert len(second) == 4 + len(hull.elements)
+
+
+def test_killed_workers_are_retried_and_lost_chunks_reported(
+    tmp_path: Path, bcc_fe: Structure
+) -> None:
+    marker = tmp_path / "crashed"
+    once = {
+        "calculator": "tests.oracles.misbehaving:CrashingOnceCalculator",
+        "calculator_kwargs": {"marker": str(marker)},
+    }
+    always = {"calculator": "tests.oracles.misbehaving:CrashingCalculator"}
+    inline = {"relax": None, "robustness": {"isolation": "inline"}}
+    items = [("a", bcc_fe), ("b", bcc_fe)]
+    chunks = [
+        *make_chunks(items, OracleSpec(name="ase", settings={**once, **inline}), 2),
+        *make_chunks(items, OracleSpec(name="ase", settings={**always, **inline}), 2),
+    ]
+    with ray_session(workers=1):
+        outcomes = {
+            chunk.spec.settings["calculator"]: outcome
+            for chunk, outcome in label_chunks(chunks, max_retries=1)
+        }
+
+    assert marker.exists()  # the first attempt died
+    recovered = outcomes[once["calculator"]]
+    assert [result.ok for result in recovered] == [True, True]
+    assert "WorkerCrashedError" in outcomes[always["calculator"]]
 
 
 def test_shipped_hull_places_mp20_ground_states_on_it() -> None:
