@@ -24,8 +24,12 @@ from generator.conditioning import (
 )
 from generator.conditioning.errors import ConditionError
 from generator.pretrained import default_checkpoint
-from generator.sampling import GenerationResult, SamplerConfig, sample
+from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
 from generator.training.model_io import TrainedGenerator
+
+MAX_RETRIES = 10
+"""Batches in a row in which every crystal diverged before :func:`generate_batches` gives up."""
+RETRY_SEED_STRIDE = 1_000_000_007
 
 __all__ = ["GenerationResult", "finetune_adapters", "generate"]
 
@@ -65,13 +69,16 @@ def generate_batches(
     targets each structure was drawn for; diverged crystals are replaced by later batches.
 
     A batch is seeded by ``seed`` and the count of structures before it, so a run continued from
-    ``done`` draws what an uninterrupted one would. ``num_atoms`` fixes the atoms per cell
-    (default: drawn from the training distribution).
+    ``done`` draws what an uninterrupted one would. A batch in which every crystal diverged is
+    drawn again with another seed, up to ``MAX_RETRIES`` times in a row. ``num_atoms`` fixes the
+    atoms per cell (default: drawn from the training distribution).
     """
     targets = targets or {}
+    retry = 0  # batches in a row in which every crystal diverged
+    lost = 0  # crystals of those batches
     while done < total:
         size = min(batch_size, total - done)
-        batch_seed = seed * 1_000_003 + done
+        batch_seed = seed * 1_000_003 + done + RETRY_SEED_STRIDE * retry
         torch.manual_seed(batch_seed)
         if num_atoms:
             counts = torch.full((size,), num_atoms)
@@ -79,17 +86,24 @@ def generate_batches(
             counts = generator.draw_num_atoms(size, torch.Generator().manual_seed(batch_seed))
         rng = np.random.default_rng(batch_seed)
         drawn = {name: target.draw(size, rng) for name, target in targets.items()}
-        if isinstance(generator, TrainedGenerator):
-            sampled = sample(generator.model, counts, config)
-        else:
-            conditions = generator.model.encode(drawn, size)
-            score_fn = generator.model.guided_score_fn(conditions, guidance if drawn else 1.0)
-            sampled = sample(generator.model.base, counts, config, score_fn)
+        try:
+            if isinstance(generator, TrainedGenerator):
+                sampled = sample(generator.model, counts, config)
+            else:
+                conditions = generator.model.encode(drawn, size)
+                score_fn = generator.model.guided_score_fn(conditions, guidance if drawn else 1.0)
+                sampled = sample(generator.model.base, counts, config, score_fn)
+        except SamplingError:
+            retry, lost = retry + 1, lost + size
+            if retry > MAX_RETRIES:
+                raise
+            continue
         info = [
             {f"target_{name}": values[int(i)] for name, values in drawn.items()}
             for i in sampled.kept
         ]
-        result = GenerationResult(sampled.crystals.to_structures(), sampled.num_dropped)
+        result = GenerationResult(sampled.crystals.to_structures(), sampled.num_dropped + lost)
+        retry = lost = 0
         done += len(result.structures)
         yield result, info
 
@@ -103,6 +117,7 @@ def generate(
     guidance: float = 2.0,
     batch_size: int = 64,
     seed: int = 0,
+    type_temperature: float = SamplerConfig.type_temperature,
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -111,11 +126,12 @@ def generate(
             (space group), or a range ``">0.15"``, ``"<1500"``, ``"0.1<x<0.2"``; needs an
             adapted model.
         guidance: γ of classifier-free guidance (1: conditional model, 0: unconditional).
+        type_temperature: see :class:`~generator.sampling.SamplerConfig`.
 
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
             values.
-        SamplingError: a batch in which every crystal diverged.
+        SamplingError: every crystal diverged in more than ``MAX_RETRIES`` batches in a row.
     """
     generator = load_generator(Path(model_path) if model_path else default_checkpoint())
     targets = resolve_targets(generator, conditions or {})
@@ -124,7 +140,7 @@ def generate(
     for result, _ in generate_batches(
         generator,
         count,
-        config=SamplerConfig(num_steps=steps),
+        config=SamplerConfig(num_steps=steps, type_temperature=type_temperature),
         targets=targets,
         guidance=guidance,
         batch_size=batch_size,

@@ -42,6 +42,11 @@ class SamplerConfig:
     coordinate_snr, lattice_snr: corrector signal-to-noise ratios (MatterGen: 0.4, 0.2).
     min_volume_per_atom: Å³; a crystal whose cell volume per atom falls below this is dropped as
         degenerate (the data have ~10-30 Å³ per atom).
+    type_temperature: divides the type logits when an atom's type is drawn (1: the model's own
+        reverse kernel, as in MatterGen). The default 0.5 was measured on the shipped model: with
+        1.0 its crystals hold 7.9 distinct elements on average against 3.0 in MP-20, with 0.5
+        2.7, and structural validity rises from 66% to 84% (32 samples, 100 steps; see
+        ``bench/RESULTS.md``).
     """
 
     num_steps: int = 1000
@@ -49,6 +54,7 @@ class SamplerConfig:
     coordinate_snr: float = 0.4
     lattice_snr: float = 0.2
     min_volume_per_atom: float = 0.1
+    type_temperature: float = 0.5
 
 
 @dataclass
@@ -199,7 +205,9 @@ def sample(
             state, alive = _accepted(state, proposal, alive, config, t_now)
         last = i == config.num_steps - 1
         scores, alive = _screened(score_fn(state, t_now), state, alive)
-        proposal = _predictor_step(model, state, scores, t_now, t_next, last)
+        proposal = _predictor_step(
+            model, state, scores, t_now, t_next, last, config.type_temperature
+        )
         state, alive = _accepted(state, proposal, alive, config, t_now)
     kept = torch.nonzero(alive).squeeze(-1)
     return SampledBatch(_select(state, kept).to_batch(), kept, num_crystals)
@@ -237,6 +245,7 @@ def _predictor_step(
     t_now: torch.Tensor,
     t_next: torch.Tensor,
     last: bool,
+    type_temperature: float,
 ) -> CrystalState:
     """Ancestral step of all three components from ``t_now`` to ``t_next``."""
     cfg = model.config
@@ -249,6 +258,7 @@ def _predictor_step(
             scores.type_logits,
             cfg.atom_types.discrete_step(atom_now),
             cfg.atom_types.discrete_step(atom_next),
+            type_temperature,
         ),
         frac_coords=cfg.coordinates.predictor_step(
             state.frac_coords,

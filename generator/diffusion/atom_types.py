@@ -116,16 +116,18 @@ class AtomTypeDiffusion:
         logits: torch.Tensor,
         step_now: torch.Tensor,
         step_next: torch.Tensor,
+        temperature: float = 1.0,
     ) -> torch.Tensor:
         """Draw ``x_s ~ p(x_s | x_k)`` for ``s = step_next < k = step_now``.
 
         A masked atom is revealed with probability ``(k - s)/k``, its type drawn from
-        ``softmax(logits)``; revealed atoms stay as they are. At ``s = 0`` every atom is revealed.
+        ``softmax(logits / temperature)``; revealed atoms stay as they are. At ``s = 0`` every
+        atom is revealed. ``temperature`` 1 is the model's own kernel; below 1 sharpens it.
 
         Args:
             noisy_tokens: ``(n,)``; logits: ``(n, MAX_Z)``; step_now, step_next: ``(n,)`` long.
         """
         reveal_probability = (step_now - step_next).double() / step_now.clamp(min=1).double()
         reveal = torch.rand(noisy_tokens.shape, device=noisy_tokens.device) < reveal_probability
-        drawn = torch.distributions.Categorical(logits=logits).sample()
+        drawn = torch.distributions.Categorical(logits=logits / temperature).sample()
         return torch.where(reveal & (noisy_tokens == MASK_TOKEN), drawn, noisy_tokens)

@@ -90,3 +90,17 @@ def test_reverse_step_reveals_at_the_right_rate() -> None:
     assert bool((half[100:][revealed] == 41).all())
     final = process.reverse_step(noisy, logits, now, torch.zeros_like(now))
     assert not bool((final == MASK_TOKEN).any())
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.25])
+def test_type_temperature_sharpens_the_draw(temperature: float) -> None:
+    torch.manual_seed(0)
+    process = AtomTypeDiffusion(num_steps=1000)
+    count = 20_000
+    logits = torch.full((count, MAX_Z), -50.0)
+    logits[:, 7], logits[:, 25] = 1.0, 0.0  # two types one logit apart
+    noisy = torch.full((count,), MASK_TOKEN)
+    now, last = torch.full((count,), 1), torch.zeros(count, dtype=torch.long)
+    drawn = process.reverse_step(noisy, logits, now, last, temperature)
+    expected = 1 / (1 + math.exp(-1 / temperature))  # softmax of the logits / temperature
+    assert (drawn == 7).double().mean().item() == pytest.approx(expected, abs=0.015)
