@@ -1,9 +1,10 @@
 """Which generated structures are worth scoring: :func:`filter_candidates`.
 
 A candidate is kept when it is structurally valid (interatomic distances ≥ 0.5 Å, volume ≥ 0.1
-Å³), charge-balanced if required (SMACT), has every computed quantity defined (e.g. HHI), matches
-no earlier candidate and no labeled structure, and (with a reference set) is novel. Matching is
-pymatgen's ``StructureMatcher`` with MatterGen's tolerances (ltol 0.2, stol 0.3, angle 5°).
+Å³), has at most a given number of elements, is charge-balanced if required (SMACT), has every
+computed quantity defined (e.g. HHI), matches no earlier candidate and no labeled structure, and
+(with a reference set) is novel. Matching is pymatgen's ``StructureMatcher`` with MatterGen's
+tolerances (ltol 0.2, stol 0.3, angle 5°).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
+from agent.campaign.config import FilterSettings
 from agent.campaign.quantities import UndefinedQuantity, function_values
 from generator.evaluation import (
     ReferenceSet,
@@ -34,6 +36,7 @@ class FilterReport:
 
     generated: int = 0
     invalid: int = 0
+    too_many_elements: int = 0
     not_charge_balanced: int = 0
     undefined_quantity: int = 0
     duplicate: int = 0
@@ -55,7 +58,7 @@ def filter_candidates(
     generated: Sequence[Structure],
     labeled: Sequence[Structure],
     computed: Sequence[str],
-    require_smact: bool = False,
+    settings: FilterSettings,
     reference: ReferenceSet | None = None,
 ) -> Candidates:
     """The candidates of ``generated`` that pass every check of the module docstring."""
@@ -67,7 +70,10 @@ def filter_candidates(
         if not structurally_valid(structure):
             report.invalid += 1
             continue
-        if require_smact and not compositionally_valid(structure):
+        if len(structure.composition.elements) > settings.max_elements:
+            report.too_many_elements += 1
+            continue
+        if settings.require_smact and not compositionally_valid(structure):
             report.not_charge_balanced += 1
             continue
         try:

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from agent.campaign.quantities import Source, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
+from generator.sampling import SamplerConfig
 from oracles.registry import OracleSpec
 from surrogates.config import HeadConfig
 
@@ -85,6 +86,7 @@ class GeneratorSettings(StrictModel):
     fixed value, a range (``">0.15"``, ``"0.1<x<0.2"``), or ``beyond_front``: a target just past
     the best value on the current Pareto front (by ``target_step`` of the observed spread).
     Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
+    ``type_temperature``: see :class:`generator.sampling.SamplerConfig`.
     """
 
     checkpoint: Path | None = None
@@ -92,6 +94,7 @@ class GeneratorSettings(StrictModel):
     steps: int = Field(100, gt=0)
     batch_size: int = Field(64, gt=0)
     guidance: float = Field(2.0, ge=0)
+    type_temperature: float = Field(SamplerConfig.type_temperature, gt=0)
     conditions: dict[str, str | float | int] = Field(default_factory=dict)
     target_step: float = Field(0.1, gt=0)
 
@@ -140,10 +143,13 @@ class BudgetSettings(StrictModel):
 
 
 class FilterSettings(StrictModel):
-    """Candidates kept for scoring: structurally valid (distances ≥ 0.5 Å), optionally
-    charge-balanced (SMACT), not matching each other or a labeled structure, and novel against
-    ``novelty_reference`` (a dataset name such as ``mp_20``; None skips the check)."""
+    """Candidates kept for scoring: structurally valid (distances ≥ 0.5 Å), with at most
+    ``max_elements`` elements (MP-20 has at most 7, 99.9% at most 5; E_hull of a composition
+    with many elements needs a convex hull of as many dimensions, which becomes intractable),
+    optionally charge-balanced (SMACT), not matching each other or a labeled structure, and
+    novel against ``novelty_reference`` (a dataset name such as ``mp_20``; None skips it)."""
 
+    max_elements: int = Field(6, gt=0)
     require_smact: bool = False
     novelty_reference: str | None = "mp_20"
     data_dir: Path | None = None

@@ -84,6 +84,7 @@ def generate_structures(
     guidance: float,
     batch_size: int,
     seed: int,
+    type_temperature: float,
 ) -> tuple[list[dict[str, Any]], int]:
     """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped."""
     from generator.guided import generate
@@ -96,6 +97,7 @@ def generate_structures(
         guidance=guidance,
         batch_size=batch_size,
         seed=seed,
+        type_temperature=type_temperature,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 

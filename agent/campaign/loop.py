@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import matgl
@@ -42,6 +41,7 @@ from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
 from oracles.hull import ReferenceHull
+from oracles.references import load_hull
 from surrogates.config import NetworkConfig
 from surrogates.network import build_network
 from surrogates.surrogate import Surrogate
@@ -52,11 +52,7 @@ def campaign_hull(config: CampaignConfig) -> ReferenceHull | None:
     of that name) when E_hull is needed, else None."""
     if "e_above_hull" not in config.modelled:
         return None
-    if Path(config.hull).is_file():
-        return ReferenceHull.load(config.hull)
-    from oracles.references import shipped_hull
-
-    return shipped_hull(config.hull)
+    return load_hull(config.hull)
 
 
 class Campaign:
@@ -177,6 +173,7 @@ class Campaign:
             settings.guidance,
             settings.batch_size,
             self.config.seed * 100_003 + number,
+            settings.type_temperature,
             num_gpus=self.config.ray.generator_gpus,
         )
         seconds["generation"] = time.perf_counter() - start
@@ -186,7 +183,7 @@ class Campaign:
             [Structure.from_dict(s) for s in generated],
             [e.result.initial_structure for e in evaluations],
             self.config.computed,
-            self.config.filters.require_smact,
+            self.config.filters,
             self.novelty_reference(),
         )
         seconds["filter"] = time.perf_counter() - start

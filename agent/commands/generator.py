@@ -57,6 +57,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--steps", type=positive_int, help=f"reverse steps (default 1000; --fast: {FAST_STEPS})"
     )
     sample.add_argument("--fast", action="store_true", help=f"use {FAST_STEPS} steps")
+    sample.add_argument(
+        "--type-temperature",
+        type=float,
+        default=SamplerConfig.type_temperature,
+        help="divides the atom-type logits (1: the model's own kernel; default "
+        f"{SamplerConfig.type_temperature}, see SamplerConfig)",
+    )
     sample.add_argument("--batch-size", type=positive_int, default=64)
     sample.add_argument(
         "--num-atoms", type=positive_int, help="atoms per cell (default: drawn from data)"
@@ -134,6 +141,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--out", type=Path, help="report JSON (default: <samples>/evaluation.json)"
     )
+    evaluate.add_argument(
+        "--oracle",
+        help="relax every sample with this oracle (e.g. chgnet) and report E_hull, stability "
+        "(E_hull <= 0.1 eV/atom), RMSD to the relaxed structure and S.U.N. (stable, unique, novel)",
+    )
+    evaluate.add_argument("--oracle-settings", type=Path, help="oracle settings (YAML mapping)")
+    evaluate.add_argument(
+        "--hull",
+        help="reference hull: a hull file or an oracle with a shipped hull (default: the oracle's)",
+    )
     evaluate.set_defaults(handler=run_evaluate)
 
 
@@ -169,7 +186,7 @@ def run_sample(args: argparse.Namespace) -> int:
         generator,
         args.num,
         done=writer.num_written,
-        config=SamplerConfig(num_steps=steps),
+        config=SamplerConfig(num_steps=steps, type_temperature=args.type_temperature),
         targets=targets,
         guidance=args.guidance,
         batch_size=args.batch_size,
@@ -228,6 +245,14 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_sun(report) -> None:
+    """Mark each row S.U.N. (stable, unique, novel) and add the fraction to the summary."""
+    for row in report.per_structure:
+        row["sun"] = bool(row.get("stable") and row["unique"] and row["novel"])
+    rows = report.per_structure
+    report.summary["sun_fraction"] = sum(row["sun"] for row in rows) / len(rows)
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     from generator.evaluation import evaluate_samples, load_reference
 
@@ -235,7 +260,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"{args.samples}: no such file or folder")
     names, structures = read_samples(args.samples)
     reference = load_reference(args.reference, args.data_dir)
-    report = evaluate_samples(structures, reference, names)
+    metrics = []
+    if args.oracle:
+        from agent.commands.oracle import close_oracle, load_oracle
+        from oracles.references import load_hull
+        from oracles.stability import StabilityMetric
+
+        hull = load_hull(args.hull or args.oracle)
+        oracle = load_oracle(args.oracle, args.oracle_settings)
+        metrics.append(StabilityMetric(oracle, hull))
+    try:
+        report = evaluate_samples(structures, reference, names, metrics)
+    finally:
+        if args.oracle:
+            close_oracle(oracle)
+    if args.oracle:
+        add_sun(report)
     out = (
         args.out
         or (args.samples if args.samples.is_dir() else args.samples.parent) / "evaluation.json"

@@ -5,7 +5,9 @@ Each ``<oracle>_mp20.json.gz`` comes with a ``.md`` card saying what was compute
 
 from __future__ import annotations
 
+import warnings
 from importlib.resources import as_file, files
+from pathlib import Path
 
 from oracles.hull import ReferenceHull
 
@@ -20,3 +22,13 @@ def shipped_hull(name: str = "chgnet") -> ReferenceHull:
         raise ValueError(f"no shipped hull for oracle {name!r}; shipped: {shipped}")
     with as_file(files(__name__) / SHIPPED_HULLS[name]) as path:
         return ReferenceHull.load(path)
+
+
+def load_hull(spec: str) -> ReferenceHull:
+    """The hull of ``spec``: a hull file written by :meth:`ReferenceHull.save`, or the name of an
+    oracle with a shipped hull (e.g. ``chgnet``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen: noble gases have no electronegativity
+        if Path(spec).is_file():
+            return ReferenceHull.load(spec)
+        return shipped_hull(spec)

@@ -76,7 +76,7 @@ def campaign_config(directory: Path, **sections) -> dict:
             {"name": "magnetic_density", "direction": "maximize", "reference": 0.0},
             {"name": "hhi_production", "direction": "minimize", "reference": 10000},
         ],
-        "constraints": [{"name": "energy_per_atom", "max": 0.0}],
+        "constraints": [{"name": "e_above_hull", "max": 0.1}],
         "oracle": {
             "name": "chgnet",
             "settings": {
