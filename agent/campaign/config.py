@@ -112,12 +112,11 @@ class AdapterSettings(StrictModel):
 
 class SurrogateSettings(StrictModel):
     """The surrogate that predicts oracle quantities: a MatGL network as featurizer (a folder
-    in MatGL's format; None builds an untrained TensorNet, whose random features still give a
-    usable GP kernel) and one calibrated GP head per oracle quantity."""
+    in MatGL's format; None: the network shipped with matterloop, a TensorNet trained on MP-20
+    formation energies and magnetic densities) and one calibrated GP head per oracle quantity."""
 
     network: Path | None = None
     head: HeadConfig = Field(default_factory=HeadConfig)
-    seed: int = 0
 
 
 class AcquisitionSettings(StrictModel):

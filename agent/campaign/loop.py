@@ -42,8 +42,7 @@ from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
 from oracles.hull import ReferenceHull
 from oracles.references import load_hull
-from surrogates.config import NetworkConfig
-from surrogates.network import build_network
+from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
 
 
@@ -260,11 +259,7 @@ class Campaign:
     # ---------------------------------------------------------------------------- surrogate
     def build_surrogate(self) -> Surrogate:
         settings = self.config.surrogate
-        torch.manual_seed(settings.seed)
-        if settings.network is not None:
-            network = matgl.load_model(settings.network)
-        else:
-            network = build_network(NetworkConfig(), num_targets=1)
+        network = matgl.load_model(settings.network or default_network())
         return Surrogate(network, self.config.modelled, settings.head)
 
     def features(self, structures: Sequence[Structure], computed: dict[str, list[float]]):
