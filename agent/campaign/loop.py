@@ -36,7 +36,7 @@ from agent.campaign.distributed import (
 )
 from agent.campaign.labels import label_table
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
-from agent.campaign.quantities import quantity
+from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
 from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
@@ -228,7 +228,7 @@ class Campaign:
             chosen = rng.choice(len(structures), size=min(q, len(structures)), replace=False)
             picks = [Pick(f"r{number:04d}-{i:02d}", structures[j]) for i, j in enumerate(chosen)]
             return picks, "random" if acquisition.kind == "random" else "initial design"
-        features = self.features(structures, candidates.values)
+        features = self.features(self.surrogate.embed(structures), candidates.values)
         outputs = [*self.config.modelled, *self.config.computed]
         model = feature_model(
             self.surrogate.gps, self.surrogate.embeddings.shape[-1], len(self.config.computed)
@@ -262,28 +262,26 @@ class Campaign:
         network = matgl.load_model(settings.network or default_network())
         return Surrogate(network, self.config.modelled, settings.head)
 
-    def features(self, structures: Sequence[Structure], computed: dict[str, list[float]]):
-        """``(n, d + k)`` features: embedding, then the computed quantities."""
-        embedding = self.surrogate.embed(structures)
+    def features(self, embedding: torch.Tensor, computed: dict[str, list[float]]) -> torch.Tensor:
+        """``(n, d + k)`` features: the ``(n, d)`` embedding, then the computed quantities."""
         columns = [
             torch.tensor(computed[name], dtype=torch.double) for name in self.config.computed
         ]
         return torch.cat([embedding, *(c.unsqueeze(-1) for c in columns)], dim=-1)
 
     def baseline_features(self) -> torch.Tensor:
-        """Features of the labeled structures (as generated, before relaxation)."""
+        """Features of the labeled structures (as generated, before relaxation); rows with an
+        undefined computed quantity are left out."""
         evaluations = {e.id: e for e in self.store.evaluations()}
-        structures = [evaluations[i].result.initial_structure for i in self.surrogate_ids]
-        columns = {name: [] for name in self.config.computed}
-        for structure in structures:
+        computed: dict[str, list[float]] = {name: [] for name in self.config.computed}
+        for identifier in self.surrogate_ids:
+            structure = evaluations[identifier].result.initial_structure
             for name in self.config.computed:
                 try:
-                    columns[name].append(quantity(name).from_structure(structure))
-                except ValueError:
-                    columns[name].append(float("nan"))
-        embedding = self.surrogate.embeddings
-        extra = [torch.tensor(columns[n], dtype=torch.double) for n in self.config.computed]
-        features = torch.cat([embedding, *(c.unsqueeze(-1) for c in extra)], dim=-1)
+                    computed[name].append(function_values(structure, [name])[name])
+                except UndefinedQuantity:
+                    computed[name].append(float("nan"))
+        features = self.features(self.surrogate.embeddings, computed)
         return features[~features.isnan().any(dim=-1)]
 
     def refit_surrogate(self) -> str | None:
@@ -293,7 +291,8 @@ class Campaign:
         if self.surrogate is None:
             self.surrogate = self.build_surrogate()
         table = self.table().set_index("id")
-        evaluations = [e for e in self.store.evaluations() if e.id not in set(self.surrogate_ids)]
+        seen = set(self.surrogate_ids)
+        evaluations = [e for e in self.store.evaluations() if e.id not in seen]
         if evaluations:
             labels = table.loc[[e.id for e in evaluations], self.config.modelled]
             embedding = self.surrogate.embed([e.result.initial_structure for e in evaluations])
