@@ -15,7 +15,7 @@ import pytest
 from generator.data.paths import resolve_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PLUGIN = REPO_ROOT / "tests" / "plugins" / "matterloop_example_oracle"
+PLUGIN = REPO_ROOT / "examples" / "matterloop_example_oracle"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from agent.campaign.quantities import Source, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
+from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
 from oracles.registry import OracleSpec
 from surrogates.config import HeadConfig
@@ -87,8 +88,13 @@ class GeneratorSettings(StrictModel):
     the best value on the current Pareto front (by ``target_step`` of the observed spread).
     Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
     ``type_temperature``: see :class:`generator.sampling.SamplerConfig`.
+
+    ``source`` ``generator`` samples the diffusion model; a dataset name (``mp_20``) screens that
+    dataset's known structures instead, ``num_candidates`` drawn at random each round (the
+    screening baseline; novelty filtering must then be off).
     """
 
+    source: str = "generator"
     checkpoint: Path | None = None
     num_candidates: int = Field(64, gt=0)
     steps: int = Field(100, gt=0)
@@ -214,6 +220,13 @@ class CampaignConfig(StrictModel):
             raise ValueError(
                 f"generator.conditions: {', '.join(sorted(unknown))} not in adapters.properties"
             )
+        if self.generator.source != "generator":
+            canonical_dataset_name(self.generator.source)
+            if self.filters.novelty_reference is not None:
+                raise ValueError(
+                    "generator.source: screening a dataset's known structures needs "
+                    "filters.novelty_reference: null"
+                )
         for name, value in self.generator.conditions.items():
             if value == "beyond_front" and name not in names:
                 raise ValueError(

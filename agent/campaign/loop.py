@@ -59,18 +59,24 @@ class Campaign:
 
     Args:
         config: the validated configuration.
-        raw_config: the configuration as read from YAML, stored with the campaign.
+        raw_config: the configuration as read from YAML, stored with the campaign (default: the
+            whole of ``config`` but its directory).
+        console: where progress and round lines go.
     """
 
     def __init__(
-        self, config: CampaignConfig, raw_config: dict[str, Any], console: Console | None = None
+        self,
+        config: CampaignConfig,
+        raw_config: dict[str, Any] | None = None,
+        console: Console | None = None,
     ) -> None:
         self.config = config
-        self.raw_config = raw_config
+        self.raw_config = raw_config or config.model_dump(mode="json", exclude={"directory"})
         self.console = console or Console()
         self.store = CampaignStore(config.campaign_dir)
         self.hull = campaign_hull(config)
         self.reference = None
+        self.screening_pool = None
         self.surrogate: Surrogate | None = None
         self.surrogate_ids: list[str] = []
         self.tracker = CampaignTracker(config, self.store)
@@ -163,23 +169,27 @@ class Campaign:
         )
         start = time.perf_counter()
         model = self.store.root / state.adapter_model if adapted else settings.checkpoint
-        generated, dropped = remote_call(
-            generate_structures,
-            model,
-            settings.num_candidates,
-            settings.steps,
-            targets,
-            settings.guidance,
-            settings.batch_size,
-            self.config.seed * 100_003 + number,
-            settings.type_temperature,
-            num_gpus=self.config.ray.generator_gpus,
-        )
+        if settings.source == "generator":
+            generated, dropped = remote_call(
+                generate_structures,
+                model,
+                settings.num_candidates,
+                settings.steps,
+                targets,
+                settings.guidance,
+                settings.batch_size,
+                self.config.seed * 100_003 + number,
+                settings.type_temperature,
+                num_gpus=self.config.ray.generator_gpus,
+            )
+            structures = [Structure.from_dict(s) for s in generated]
+        else:
+            structures, dropped, model = self.screened(number), 0, settings.source
         seconds["generation"] = time.perf_counter() - start
         start = time.perf_counter()
         evaluations = self.store.evaluations()
         candidates = filter_candidates(
-            [Structure.from_dict(s) for s in generated],
+            structures,
             [e.result.initial_structure for e in evaluations],
             self.config.computed,
             self.config.filters,
@@ -198,6 +208,19 @@ class Campaign:
             "seconds": seconds,
         }
         return picks, details
+
+    def screened(self, number: int) -> list[Structure]:
+        """``num_candidates`` known structures of the screened dataset, drawn for round
+        ``number``."""
+        from generator.evaluation import load_reference
+
+        if self.screening_pool is None:
+            source = self.config.generator.source
+            self.screening_pool = load_reference(source, self.config.filters.data_dir).structures
+        rng = np.random.default_rng(self.config.seed * 100_003 + number)
+        count = min(self.config.generator.num_candidates, len(self.screening_pool))
+        chosen = rng.choice(len(self.screening_pool), size=count, replace=False)
+        return [self.screening_pool.structure(int(i)) for i in chosen]
 
     def novelty_reference(self):
         filters = self.config.filters

@@ -69,6 +69,11 @@ def test_minimal_config_gets_defaults(tmp_path):
             },
             "none comes from the oracle",
         ),
+        ({"generator": {"source": "mp_20"}}, "needs filters.novelty_reference: null"),
+        (
+            {"generator": {"source": "oqmd"}, "filters": {"novelty_reference": None}},
+            "unknown dataset 'oqmd'",
+        ),
     ],
 )
 def test_bad_configs_name_the_field(tmp_path, change, message):
@@ -82,3 +87,29 @@ def test_cli_reports_bad_yaml_in_one_line(tmp_path, capsys):
     assert main(["run", str(path)]) == 2
     error = capsys.readouterr().err
     assert "not valid YAML" in error and "Traceback" not in error
+
+
+def test_screening_draws_known_structures_per_round(tmp_path, data_dir):
+    """``generator.source: mp_20`` (the screening baseline) draws ``num_candidates`` distinct
+    MP-20 structures, the same for a round whatever the call, different between rounds."""
+    from agent.campaign.loop import Campaign
+
+    config = load_campaign_config(
+        write(
+            tmp_path,
+            {
+                **MINIMAL,
+                "generator": {"source": "mp_20", "num_candidates": 5},
+                "filters": {"novelty_reference": None, "data_dir": str(data_dir)},
+                "mlflow": {"enabled": False},
+            },
+        )
+    )
+    campaign = Campaign(config)
+    first = campaign.screened(0)
+    again = campaign.screened(0)
+    second = campaign.screened(1)
+    assert len(first) == 5
+    assert [s.composition for s in first] == [s.composition for s in again]
+    assert [s.composition for s in first] != [s.composition for s in second]
+    assert len({(s.composition.formula, round(s.volume, 4)) for s in first}) == 5
