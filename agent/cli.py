@@ -9,12 +9,12 @@ from importlib.metadata import version
 
 from rich.console import Console
 
-from agent.commands import campaign, data, generator, oracle, reference, surrogate
+from agent.commands import campaign, config, data, generator, oracle, reference, surrogate
 from generator.data import DataError
 from generator.sampling import SamplingError
 from surrogates.errors import SurrogateError
 
-COMMAND_GROUPS = (campaign, data, generator, surrogate, oracle, reference)
+COMMAND_GROUPS = (campaign, config, data, generator, surrogate, oracle, reference)
 USER_ERRORS = (DataError, FileNotFoundError, SurrogateError)
 RUN_ERRORS = (SamplingError,)
 
