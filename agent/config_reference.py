@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from agent.campaign.config import CampaignConfig
+from agent.campaign.quantities import QUANTITIES
 from generator.model import DiffusionModelConfig
 from generator.training.config import TrainConfig
 from oracles.registry import BUILTIN_ORACLES
@@ -236,6 +237,22 @@ def section_markdown(schema: Schema, path: str, level: int) -> Iterator[str]:
         yield from section_markdown(section, subpath, level)
 
 
+def quantities_markdown() -> Iterator[str]:
+    """The quantities objectives and constraints may name."""
+    yield "### Quantities"
+    yield ""
+    yield (
+        "What `objectives[].name` and `constraints[].name` may be: one of these, or "
+        "`package.module:function` (a function of a pymatgen `Structure` returning a float)."
+    )
+    yield ""
+    yield "| name | unit | from |"
+    yield "|---|---|---|"
+    for name, item in QUANTITIES.items():
+        yield f"| `{name}` | {escape(item.unit)} | {item.source} |"
+    yield ""
+
+
 def configuration_reference() -> str:
     """The whole reference as Markdown."""
     lines = [
@@ -249,4 +266,6 @@ def configuration_reference() -> str:
     for title, where, schema in DOCUMENTS:
         lines += [f"## {title}", "", f"{where}.", ""]
         lines += list(section_markdown(schema, "", 3))
+        if schema is CampaignConfig:
+            lines += list(quantities_markdown())
     return "\n".join(lines).rstrip() + "\n"

@@ -36,11 +36,13 @@ class ObjectiveConfig(StrictModel):
     (``>=`` when maximizing, ``<=`` when minimizing) to count as a hit.
     """
 
-    name: str
+    name: str = Field(description="a quantity (see `agent/campaign/quantities.py`)")
     direction: Literal["maximize", "minimize"]
-    source: Source | None = None
-    reference: float
-    goal: float | None = None
+    source: Source | None = Field(
+        None, description="'oracle' or 'function'; checked against the quantity when given"
+    )
+    reference: float = Field(description="hypervolume reference point, in the quantity's unit")
+    goal: float | None = Field(None, description="the value a hit must reach")
 
     @model_validator(mode="after")
     def known_quantity(self) -> Self:
@@ -94,12 +96,12 @@ class GeneratorSettings(StrictModel):
     screening baseline; novelty filtering must then be off).
     """
 
-    source: str = "generator"
-    checkpoint: Path | None = None
-    num_candidates: int = Field(64, gt=0)
-    steps: int = Field(100, gt=0)
-    batch_size: int = Field(64, gt=0)
-    guidance: float = Field(2.0, ge=0)
+    source: str = Field("generator", description="'generator', or a dataset name to screen")
+    checkpoint: Path | None = Field(None, description="base or adapted model file")
+    num_candidates: int = Field(64, gt=0, description="candidates per round")
+    steps: int = Field(100, gt=0, description="sampling steps (MatterGen: 1000)")
+    batch_size: int = Field(64, gt=0, description="crystals sampled at once")
+    guidance: float = Field(2.0, ge=0, description="classifier-free guidance factor γ")
     type_temperature: float = Field(SamplerConfig.type_temperature, gt=0)
     conditions: dict[str, str | float | int] = Field(default_factory=dict)
     target_step: float = Field(0.1, gt=0)
@@ -134,9 +136,9 @@ class AcquisitionSettings(StrictModel):
     """
 
     kind: Literal["qLogNEHVI", "random"] = "qLogNEHVI"
-    q: int = Field(4, gt=0)
-    initial_labels: int = Field(8, ge=4)
-    mc_samples: int = Field(128, gt=0)
+    q: int = Field(4, gt=0, description="oracle evaluations per round")
+    initial_labels: int = Field(8, ge=4, description="labels per quantity before BoTorch picks")
+    mc_samples: int = Field(128, gt=0, description="quasi-Monte Carlo samples of the posterior")
 
 
 class BudgetSettings(StrictModel):
@@ -144,7 +146,7 @@ class BudgetSettings(StrictModel):
     comes first."""
 
     rounds: int = Field(10, gt=0)
-    oracle_calls: int | None = Field(None, gt=0)
+    oracle_calls: int | None = Field(None, gt=0, description="total oracle evaluations")
 
 
 class FilterSettings(StrictModel):
