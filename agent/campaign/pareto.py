@@ -66,6 +66,13 @@ def front_table(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> p
 def plot_fronts(
     table: pd.DataFrame, objectives: Sequence[ObjectiveConfig], path: Path, units: Sequence[str]
 ) -> None:
+    """Write :func:`fronts_figure` to ``path``."""
+    save(fronts_figure(table, objectives, units), path)
+
+
+def fronts_figure(
+    table: pd.DataFrame, objectives: Sequence[ObjectiveConfig], units: Sequence[str]
+) -> Figure:
     """Scatter of the first two objectives of every labeled structure (feasible filled,
     infeasible hollow) with the Pareto front after each round, earlier rounds faded."""
     x_objective, y_objective = objectives[0], objectives[min(1, len(objectives) - 1)]
@@ -105,5 +112,57 @@ def plot_fronts(
     axes.set_title("Pareto front (earlier rounds faded)")
     axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
+    return figure
+
+
+def hypervolume_trace(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> np.ndarray:
+    """``(n,)`` hypervolume of the first ``i + 1`` rows of ``table``, for rows in the order the
+    oracle returned them: the hypervolume after each oracle call."""
+    trace = np.zeros(len(table))
+    volume = 0.0
+    feasible = table["feasible"].to_numpy(dtype=bool)
+    for index in range(len(table)):
+        if feasible[index]:  # an infeasible label leaves the hypervolume as it was
+            volume = hypervolume(table.iloc[: index + 1], objectives)
+        trace[index] = volume
+    return trace
+
+
+def hypervolume_figure(
+    calls: Sequence[int],
+    volumes: Sequence[float],
+    unit: str,
+    rounds: Sequence[tuple[int, int, float]] = (),
+) -> Figure:
+    """Hypervolume (in ``unit``) against the number of oracle calls, as steps through the
+    points ``(calls[i], volumes[i])``, with each ``(round, calls, volume)`` of ``rounds``
+    marked where that round ended."""
+    figure = Figure(figsize=(6.4, 4.8), dpi=120)
+    axes = figure.add_subplot()
+    axes.step([0, *calls], [0.0, *volumes], where="post", color="tab:blue")
+    if rounds:
+        _, ends, values = zip(*rounds, strict=True)
+        axes.plot(ends, values, "o", color="tab:red", label="end of round")
+        for number, end, value in rounds:
+            axes.annotate(
+                str(number), (end, value), textcoords="offset points", xytext=(0, 6), ha="center"
+            )
+        axes.legend(loc="lower right", fontsize="small")
+    axes.set_xlabel("oracle calls")
+    axes.set_ylabel(f"hypervolume [{unit}]")
+    axes.set_title("Hypervolume against oracle calls")
+    axes.set_xlim(left=0)
+    axes.set_ylim(bottom=0)
+    figure.tight_layout()
+    return figure
+
+
+def hypervolume_unit(units: Sequence[str]) -> str:
+    """The unit of the hypervolume: the product of the objectives' ``units``."""
+    return " × ".join(unit or "1" for unit in units)
+
+
+def save(figure: Figure, path: Path) -> None:
+    """Write ``figure`` to ``path`` (format from the suffix), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

@@ -1,4 +1,4 @@
-"""``matterloop run | status | pareto``: run a campaign, and look at one without MLflow."""
+"""``matterloop run | status | pareto | report``: run a campaign, and look at one without MLflow."""
 
 from __future__ import annotations
 
@@ -50,6 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pareto.add_argument("directory", type=Path, help="campaign directory")
     pareto.add_argument("--out", type=Path, help="plot file (default: <directory>/pareto.png)")
     pareto.set_defaults(handler=run_pareto)
+
+    report = subparsers.add_parser(
+        "report",
+        help="write a campaign's report as one HTML page",
+        description="One self-contained HTML page (readable offline): the Pareto front after "
+        "each round, hypervolume against oracle calls, a sortable table of the front members "
+        "with space groups, pictures and CIF downloads, the rounds, and the stored config.",
+    )
+    report.add_argument("directory", type=Path, help="campaign directory")
+    report.add_argument("--out", type=Path, help="HTML file (default: <directory>/report.html)")
+    report.set_defaults(handler=run_report)
 
 
 def quickstart_path() -> Path:
@@ -166,4 +177,16 @@ def run_pareto(args: argparse.Namespace) -> int:
     config = stored_config(args.directory)
     table = label_table(CampaignStore(args.directory).evaluations(), config, campaign_hull(config))
     show_front(Console(), config, table, args.out or args.directory / "pareto.png")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from agent.campaign.report import write_report
+    from agent.campaign.store import CampaignStore
+
+    config = stored_config(args.directory)
+    path = write_report(
+        config, CampaignStore(args.directory), args.out or args.directory / "report.html"
+    )
+    Console().print(f"report: {path}", highlight=False, soft_wrap=True)
     return 0

@@ -1,0 +1,281 @@
+"""A campaign as one self-contained HTML page: :func:`render_report`, ``matterloop report``.
+
+The page needs no network to be read: the plots and the pictures of the structures are PNG data
+URIs, each front member's CIF is a ``data:`` link with a ``download`` name, and the CSS and the
+table's sort script are inline. Sections: the campaign at a glance, the Pareto front after each
+round (earlier fronts faded), hypervolume against oracle calls, the front members (a table sorted
+by clicking a header), the rounds, and the configuration the campaign stored.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from ase.io import write as write_atoms
+from matplotlib.figure import Figure
+from pymatgen.core import Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+from agent.campaign.config import CampaignConfig, ConstraintConfig
+from agent.campaign.labels import label_table
+from agent.campaign.loop import campaign_hull
+from agent.campaign.pareto import (
+    front_table,
+    fronts_figure,
+    hypervolume_figure,
+    hypervolume_trace,
+    hypervolume_unit,
+)
+from agent.campaign.quantities import quantity
+from agent.campaign.report_page import PAGE
+from agent.campaign.store import CampaignStore, Evaluation
+
+SYMPREC = 0.1
+"""Symmetry tolerance of the space groups (Å), as in MatterGen's evaluation."""
+
+ROUND_COLUMNS = (
+    ("round", "round"),
+    ("method", "method"),
+    ("candidates_generated", "generated"),
+    ("candidates_kept", "kept"),
+    ("evaluated", "evaluated"),
+    ("oracle_failures", "failed"),
+    ("hit_rate", "hit rate"),
+    ("total_oracle_calls", "oracle calls"),
+    ("hypervolume", "hypervolume"),
+    ("pareto_size", "front size"),
+)
+"""Summary entries shown per round, and their headings."""
+
+
+def data_uri(content: bytes, media_type: str) -> str:
+    return f"data:{media_type};base64,{base64.b64encode(content).decode('ascii')}"
+
+
+def figure_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def structure_png(structure: Structure) -> bytes:
+    """A picture of the unit cell, slightly rotated (atoms at 0.45 of their covalent radii)."""
+    buffer = io.BytesIO()
+    atoms = AseAtomsAdaptor.get_atoms(structure)
+    write_atoms(
+        buffer, atoms, format="png", rotation="10x,-15y", show_unit_cell=2, radii=0.45, scale=30
+    )
+    return buffer.getvalue()
+
+
+def space_group(structure: Structure) -> str:
+    """International symbol and number at ``SYMPREC``, e.g. ``Fm-3m (225)``."""
+    analyzer = SpacegroupAnalyzer(structure, symprec=SYMPREC)
+    return f"{analyzer.get_space_group_symbol()} ({analyzer.get_space_group_number()})"
+
+
+def novelty(config: CampaignConfig) -> tuple[str, str]:
+    """What is known of the front members' novelty: the table's cell and a note. Nothing is
+    recorded per structure; the config tells whether the filter checked novelty."""
+    source = config.generator.source
+    reference = config.filters.novelty_reference
+    if source != "generator":
+        return "known", f"The candidates were known structures screened from {source}."
+    if reference is None:
+        return "not checked", (
+            "The campaign ran without a novelty reference (filters.novelty_reference: null), "
+            "so whether the front members are novel is not known."
+        )
+    return f"vs {reference}", (
+        f"Every pick passed the campaign's novelty filter: as generated (before relaxation) it "
+        f"matched no structure of {reference} (pymatgen StructureMatcher, ltol 0.2, stol 0.3, "
+        "angle 5°)."
+    )
+
+
+def constraint_text(constraint: ConstraintConfig) -> str:
+    """E.g. ``e_above_hull ≤ 0.1 eV/atom``."""
+    bounds = [
+        f"{sign} {bound:g}"
+        for sign, bound in (("≥", constraint.min), ("≤", constraint.max))
+        if bound is not None
+    ]
+    return f"{constraint.name} {' and '.join(bounds)} {quantity(constraint.name).unit}".strip()
+
+
+def shown_quantities(config: CampaignConfig, table: pd.DataFrame) -> list[str]:
+    """The objectives, then the constrained quantities, then E_hull when labeled."""
+    names = [o.name for o in config.objectives] + [c.name for c in config.constraints]
+    if "e_above_hull" in table.columns:
+        names.append("e_above_hull")
+    return list(dict.fromkeys(names))
+
+
+def cell(text: object, sort_key: object | None = None, css: str = "") -> str:
+    """A ``<td>``: escaped ``text``, sorted by ``sort_key`` (default: the text)."""
+    key = text if sort_key is None else sort_key
+    attributes = f' data-sort="{html.escape(str(key))}"'
+    if css:
+        attributes += f' class="{css}"'
+    return f"<td{attributes}>{html.escape(str(text))}</td>"
+
+
+def number_cell(value: float) -> str:
+    if value is None or math.isnan(value):
+        return cell("—", "", "num")
+    return cell(f"{value:.4g}", repr(float(value)), "num")
+
+
+def header(label: str, unit: str = "", css: str = "", sortable: bool = True) -> str:
+    unit_html = f'<span class="unit">{html.escape(unit)}</span>' if unit else ""
+    attributes = f' class="{css}"' if css else ""
+    if sortable:
+        attributes += ' data-sortable="true" aria-sort="none" title="click to sort"'
+    return f'<th{attributes}><span class="label">{html.escape(label)}</span>{unit_html}</th>'
+
+
+def front_section(
+    config: CampaignConfig, table: pd.DataFrame, evaluations: dict[str, Evaluation]
+) -> tuple[str, str, str]:
+    """The front members' table head, rows and the note under it."""
+    front = front_table(table, config.objectives)
+    names = shown_quantities(config, table)
+    directions = {o.name: " ↑" if o.direction == "maximize" else " ↓" for o in config.objectives}
+    novel, note = novelty(config)
+    head = "".join(
+        [
+            header("structure", sortable=False),
+            header("id"),
+            header("formula"),
+            header("space group"),
+            *(
+                header(name.replace("_", " ") + directions.get(name, ""), quantity(name).unit)
+                for name in names
+            ),
+            header("oracle"),
+            header("round", css="num"),
+            header("novel"),
+            header("CIF", sortable=False),
+        ]
+    )
+    rows = []
+    for _, row in front.iterrows():
+        evaluation = evaluations[row["id"]]
+        structure = evaluation.result.structure or evaluation.result.initial_structure
+        name = f"{row['id']}_{row['formula']}.cif"
+        picture = data_uri(structure_png(structure), "image/png")
+        cif = data_uri(structure.to(fmt="cif").encode(), "chemical/x-cif")
+        group = space_group(structure)
+        cells = [
+            f'<td class="picture"><img src="{picture}" alt="{html.escape(row["formula"])} '
+            'unit cell"></td>',
+            cell(row["id"]),
+            cell(row["formula"]),
+            cell(group, group.rsplit("(", 1)[-1].rstrip(")")),
+            *(number_cell(float(row[name])) for name in names),
+            cell(evaluation.result.provenance.oracle),
+            cell(row["round"], css="num"),
+            cell(novel),
+            f'<td><a href="{cif}" download="{html.escape(name)}">download</a></td>',
+        ]
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    notes = [
+        "Objectives: ↑ maximized, ↓ minimized. Values are the oracle's labels of the relaxed "
+        f"structure; space groups by spglib at symprec {SYMPREC} Å.",
+        note,
+    ]
+    return head, "\n".join(rows), " ".join(html.escape(n) for n in notes)
+
+
+def rounds_section(summaries: list[dict]) -> tuple[str, str]:
+    """The rounds' table head and rows."""
+    head = "".join(header(label, css="num", sortable=False) for _, label in ROUND_COLUMNS)
+    rows = []
+    for summary in summaries:
+        cells = []
+        for key, _ in ROUND_COLUMNS:
+            value = summary.get(key)
+            if key == "method":
+                cells.append(cell(value or "—"))
+            elif isinstance(value, float):
+                text = f"{value:.0%}" if key == "hit_rate" else f"{value:.4g}"
+                cells.append(cell(text, value, "num"))
+            else:
+                cells.append(cell("—" if value is None else value, css="num"))
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    return head, "\n".join(rows)
+
+
+def hypervolume_png(config: CampaignConfig, table: pd.DataFrame, summaries: list[dict]) -> bytes:
+    """Hypervolume after each oracle call (recomputed from the labels), with the value each
+    round's summary recorded at its end."""
+    trace = hypervolume_trace(table, config.objectives)
+    units = [quantity(o.name).unit for o in config.objectives]
+    rounds = [(s["round"], s["total_oracle_calls"], s["hypervolume"]) for s in summaries]
+    calls = list(range(1, len(trace) + 1))
+    return figure_png(hypervolume_figure(calls, trace.tolist(), hypervolume_unit(units), rounds))
+
+
+def render_report(config: CampaignConfig, store: CampaignStore) -> str:
+    """The campaign report of ``store`` as one self-contained HTML page."""
+    evaluations = store.evaluations()
+    table = label_table(evaluations, config, campaign_hull(config))
+    summaries = store.summaries()
+    units = [quantity(o.name).unit for o in config.objectives]
+    front = front_table(table, config.objectives)
+    front_head, front_rows, front_note = front_section(
+        config, table, {e.id: e for e in evaluations}
+    )
+    rounds_head, rounds_rows = rounds_section(summaries)
+    objectives = ", ".join(
+        f"{o.direction} {o.name} [{quantity(o.name).unit}]" for o in config.objectives
+    )
+    constraints = ", ".join(constraint_text(c) for c in config.constraints)
+    hypervolume = summaries[-1]["hypervolume"] if summaries else 0.0
+    facts = [
+        ("rounds", str(len(summaries))),
+        ("oracle calls", str(len(table))),
+        ("failed", str(int((~table["ok"]).sum()))),
+        ("feasible", str(int(table["feasible"].sum()))),
+        ("front size", str(len(front))),
+        ("hypervolume", f"{hypervolume:.4g}"),
+    ]
+    return PAGE.substitute(
+        title=html.escape(f"matterloop campaign {config.name}"),
+        name=html.escape(config.name),
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        objectives=html.escape(objectives),
+        constraints=html.escape(constraints or "none"),
+        oracle=html.escape(config.oracle.name),
+        facts="".join(
+            f'<div class="fact"><span class="value">{html.escape(v)}</span>'
+            f'<span class="label">{html.escape(k)}</span></div>'
+            for k, v in facts
+        ),
+        pareto_png=data_uri(
+            figure_png(fronts_figure(table, config.objectives, units)), "image/png"
+        ),
+        hypervolume_png=data_uri(hypervolume_png(config, table, summaries), "image/png"),
+        hypervolume_unit=html.escape(hypervolume_unit(units)),
+        front_count=len(front),
+        front_head=front_head,
+        front_rows=front_rows,
+        front_note=front_note,
+        rounds_head=rounds_head,
+        rounds_rows=rounds_rows,
+        config=html.escape(store.config_path.read_text(encoding="utf-8")),
+    )
+
+
+def write_report(config: CampaignConfig, store: CampaignStore, path: Path) -> Path:
+    """Write :func:`render_report` to ``path`` (UTF-8); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_report(config, store), encoding="utf-8")
+    return path
