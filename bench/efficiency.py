@@ -1,7 +1,7 @@
 """Discovery efficiency: matterloop against three baselines on the magnet-vs-HHI task, at equal
 oracle budgets, over several seeds.
 
-    python -m bench.efficiency [--rounds 6] [--q 8] [--candidates 64] [--steps 50] [--seeds 0 1 2]
+    python -m bench.efficiency [--rounds 4] [--q 6] [--candidates 48] [--steps 30] [--seeds 0 1 2]
                                [--out campaigns/efficiency] [--analyze-only]
 
 Methods (all on ``configs/magnet_vs_hhi.yaml`` with the CHGNet oracle and the shipped CHGNet hull,
@@ -15,8 +15,9 @@ scaled down by the options above):
 - ``guided_random``: guided generation (same adapter refits) without the surrogate/acquisition
   step: random picks.
 
-Each campaign runs as ``matterloop run`` in its own directory under ``--out``; a rerun resumes
-unfinished campaigns and skips finished ones. The analysis prints hypervolume against oracle calls
+Each campaign runs through the Python API in its own directory under ``--out``, one after the
+other in this process (sharing the MP-20 reference); a rerun resumes unfinished campaigns and
+skips finished ones. The analysis prints hypervolume against oracle calls
 (mean over seeds, and a plot), the final hypervolume of each method and its ratio to the best
 baseline, and the stable (E_hull ≤ 0.1 eV/atom), unique, novel structures with magnetic density
 > 0.2 µB/Å³ and HHI < 1500.
@@ -26,19 +27,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import ray
 import yaml
 from matplotlib.figure import Figure
 
 from agent.campaign.candidates import matcher
 from agent.campaign.config import CampaignConfig
 from agent.campaign.loop import Campaign
-from generator.evaluation import load_reference, novel_flags, unique_flags
+from generator.evaluation import ReferenceSet, load_reference, novel_flags, unique_flags
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "magnet_vs_hhi.yaml"
@@ -72,12 +72,14 @@ def method_config(method: str, seed: int, args: argparse.Namespace) -> dict:
     return config
 
 
-def run_campaign(config: dict, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / "bench-config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [sys.executable, "-m", "agent.cli", "run", str(path), "--dir", str(directory)]
-    subprocess.run(command, check=True)
+def run_campaign(config: dict, directory: Path, reference: ReferenceSet) -> None:
+    """Run (or resume) one campaign in this process; all campaigns share one MP-20 reference
+    (novelty filter, screening pool) so that it is read once."""
+    settings = CampaignConfig.model_validate({**config, "directory": directory})
+    campaign = Campaign(settings, config)
+    campaign.reference = reference
+    campaign.screening_pool = reference.structures
+    campaign.run()
 
 
 def campaign_table(directory: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -115,8 +117,7 @@ def discoveries(table: pd.DataFrame, directory: Path, reference, novel_known: bo
     return int(sum(u and n for u, n in zip(unique, novel, strict=True)))
 
 
-def analyze(args: argparse.Namespace) -> dict:
-    reference = load_reference("mp_20")
+def analyze(args: argparse.Namespace, reference: ReferenceSet) -> dict:
     results: dict[str, dict] = {}
     fig = Figure(figsize=(6.4, 4.2), constrained_layout=True)
     ax = fig.subplots()
@@ -155,24 +156,29 @@ def analyze(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--q", type=int, default=8, help="oracle calls per round")
-    parser.add_argument("--candidates", type=int, default=64, help="candidates per round")
-    parser.add_argument("--steps", type=int, default=50, help="sampling steps")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--q", type=int, default=6, help="oracle calls per round")
+    parser.add_argument("--candidates", type=int, default=48, help="candidates per round")
+    parser.add_argument("--steps", type=int, default=30, help="sampling steps")
     parser.add_argument("--adapter-every", type=int, default=2)
     parser.add_argument("--adapter-steps", type=int, default=150)
-    parser.add_argument("--relax-steps", type=int, default=150, help="CHGNet relaxation steps")
+    parser.add_argument("--relax-steps", type=int, default=100, help="CHGNet relaxation steps")
     parser.add_argument("--cpus", type=int, default=2, help="Ray CPUs per campaign")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--out", type=Path, default=Path("campaigns/efficiency"))
     parser.add_argument("--analyze-only", action="store_true")
     args = parser.parse_args(argv)
+    reference = load_reference("mp_20")
     if not args.analyze_only:
-        for seed in args.seeds:
-            for method in args.methods:
-                run_campaign(method_config(method, seed, args), args.out / f"{method}-seed{seed}")
-    results = analyze(args)
+        try:
+            for seed in args.seeds:
+                for method in args.methods:
+                    directory = args.out / f"{method}-seed{seed}"
+                    run_campaign(method_config(method, seed, args), directory, reference)
+        finally:
+            ray.shutdown()
+    results = analyze(args, reference)
     print(json.dumps(results, indent=2))
     (args.out / "efficiency.json").write_text(json.dumps(results, indent=2))
 
