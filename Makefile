@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MATTERLOOP_DATA_DIR),../shared/data)
 export MATTERLOOP_DATA_DIR := $(abspath $(DATA_DIR))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dft run test lint format clean
+.PHONY: install install-dft install-browser run test lint format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,14 @@ $(BIN)/.installed-dft: $(BIN)/.installed install/gpaw.sh install/gpaw-siteconfig
 
 install-dft: $(BIN)/.installed-dft
 
+# Debian's Chromium and chromedriver, for the browser test of the campaign report (apt, root/sudo).
+install-browser:
+	bash install/chromium.sh
+
 run: install
 	$(BIN)/matterloop run
 
-test: install-dft lint
+test: install-dft install-browser lint
 	$(BIN)/python -m pytest
 
 lint: install
