@@ -35,9 +35,9 @@ class RobustnessConfig(StrictModel):
     With ``isolation: process`` every calculation runs in a long-lived child process that is
     killed when a structure exceeds ``timeout_s`` (and restarted for the next one), so a hung or
     crashing calculator cannot take the batch down. ``inline`` runs in the calling process: no
-    start-up cost, but neither timeouts nor crashes are contained. The first structure's time
-    limit also covers starting the worker and building the calculator (seconds for a pretrained
-    potential).
+    start-up cost, but neither timeouts nor crashes are contained. A structure's time limit
+    starts once the worker process is ready; the first structure's also covers building the
+    calculator (seconds for a pretrained potential).
     """
 
     isolation: Literal["process", "inline"] = "process"

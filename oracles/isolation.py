@@ -1,9 +1,12 @@
 """A child process that labels structures one at a time and can be killed.
 
 The child is started with ``spawn`` (safe with threaded numerical libraries), receives the oracle
-once, builds its calculator once and then serves one structure per request. When a request takes
-longer than its time limit the child is killed and the next request starts a fresh one; when the
-child dies (segfault, out of memory, ``os._exit``) the request reports how it died.
+once, builds its calculator once and then serves one structure per request. A request's time limit
+starts when the child has reported itself ready (its imports done), so the seconds a fresh child
+needs to start on a busy machine are not counted against a structure; starting is bounded on its
+own (:data:`STARTUP_TIMEOUT_S`). When a request takes longer than its time limit the child is
+killed and the next request starts a fresh one; when the child dies (segfault, out of memory,
+``os._exit``) the request reports how it died.
 """
 
 from __future__ import annotations
@@ -20,9 +23,14 @@ from oracles.result import FailureKind, OracleFailure
 Task = Callable[[Structure], dict[str, Any]]
 """Labels one structure and returns a picklable reply; must itself turn errors into replies."""
 
+STARTUP_TIMEOUT_S = 600.0
+"""Longest wait for a fresh child to report itself ready, s."""
+
 
 def serve(conn: Connection, task: Task) -> None:
-    """The child's loop: one structure (as a dict) in, one reply out, until the pipe closes."""
+    """The child's loop: report ready, then one structure (as a dict) in, one reply out, until the
+    pipe closes."""
+    conn.send(("ready", None))
     while True:
         try:
             request = conn.recv()
@@ -45,12 +53,37 @@ class WorkerProcess:
         self.conn: Connection | None = None
 
     def start(self) -> None:
+        """Start the child and wait until it is ready.
+
+        Raises :class:`OracleFailure` with kind ``WORKER_CRASHED`` if it dies or is not ready
+        within :data:`STARTUP_TIMEOUT_S`.
+        """
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
         self.process = context.Process(target=serve, args=(child, self.task), daemon=True)
         self.process.start()
         child.close()
         self.conn = parent
+        if not parent.poll(STARTUP_TIMEOUT_S):
+            self.stop()
+            raise OracleFailure(
+                FailureKind.WORKER_CRASHED,
+                f"worker process not ready within {STARTUP_TIMEOUT_S:g} s",
+            )
+        self.receive()
+
+    def receive(self) -> tuple[str, Any]:
+        """The child's next message; raises a ``WORKER_CRASHED`` failure if it died."""
+        assert self.conn is not None and self.process is not None
+        try:
+            return self.conn.recv()
+        except EOFError:
+            self.process.join(5)
+            code = self.process.exitcode
+            self.stop()
+            raise OracleFailure(
+                FailureKind.WORKER_CRASHED, f"worker process died (exit code {code})"
+            ) from None
 
     def run(self, structure: Structure, timeout_s: float | None) -> dict[str, Any]:
         """The task's reply for ``structure``.
@@ -66,15 +99,7 @@ class WorkerProcess:
         if not self.conn.poll(timeout_s):
             self.stop()
             raise OracleFailure(FailureKind.TIMEOUT, f"no result within {timeout_s:g} s")
-        try:
-            status, reply = self.conn.recv()
-        except EOFError:
-            self.process.join(5)
-            code = self.process.exitcode
-            self.stop()
-            raise OracleFailure(
-                FailureKind.WORKER_CRASHED, f"worker process died (exit code {code})"
-            ) from None
+        status, reply = self.receive()
         if status == "error":
             raise OracleFailure(FailureKind.CALCULATOR_ERROR, f"in the worker: {reply}")
         return reply
