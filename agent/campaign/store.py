@@ -28,6 +28,7 @@ from pymatgen.core import Structure
 from agent.journal import append_record, read_journal
 from agent.yaml_config import ConfigError
 from generator.data.atomic import atomic_path
+from generator.data.errors import DataError
 from oracles.result import OracleResult
 
 RESUMABLE_SECTIONS = ("budget", "ray", "mlflow")
@@ -127,17 +128,26 @@ class CampaignStore:
     def load_state(self) -> CampaignState:
         if not self.exists():
             raise FileNotFoundError(f"{self.root}: not a campaign directory (no state.json)")
-        return CampaignState(**json.loads(self.state_path.read_text()))
+        try:
+            return CampaignState(**json.loads(self.state_path.read_text()))
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{self.state_path}: not a campaign state file ({exc})") from exc
 
     def save_state(self, state: CampaignState) -> None:
         write_text_atomic(self.state_path, json.dumps(asdict(state), indent=2))
 
     def evaluations(self) -> list[Evaluation]:
-        """Every recorded oracle evaluation, in the order they returned."""
-        return [
-            Evaluation(record["id"], record["round"], OracleResult.from_dict(record["result"]))
-            for _, record in read_journal(self.results_path)
-        ]
+        """Every recorded oracle evaluation, in the order they returned.
+
+        Raises:
+            DataError: a line other than the last is not a complete evaluation record (only a
+                last line cut short by a killed driver is expected, and dropped).
+        """
+        try:
+            records = list(read_journal(self.results_path))
+        except ValueError as exc:  # a complete line that is not JSON, named by read_journal
+            raise DataError(f"{exc}; only an incomplete last line is tolerated") from exc
+        return [evaluation_from_record(self.results_path, *item) for item in records]
 
     def results_journal(self):
         """The results journal, open for appending (see :meth:`record`)."""
@@ -182,6 +192,15 @@ class CampaignStore:
         """The summaries of the completed rounds, in order."""
         paths = sorted((self.root / "rounds").glob("*/summary.json"))
         return [json.loads(p.read_text()) for p in paths]
+
+
+def evaluation_from_record(path: Path, number: int, record: dict[str, Any]) -> Evaluation:
+    """The evaluation of line ``number`` of the results journal ``path``."""
+    try:
+        result = OracleResult.from_dict(record["result"])
+        return Evaluation(record["id"], record["round"], result)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}:{number}: not an evaluation record ({exc!r})") from exc
 
 
 def write_text_atomic(path: Path, text: str) -> None:
