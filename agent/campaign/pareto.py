@@ -8,8 +8,9 @@ points (BoTorch's exact box decomposition).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,7 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from matplotlib.figure import Figure
 
 from agent.campaign.config import ObjectiveConfig
+from agent.campaign.quantities import quantity
 
 
 def signed_values(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> torch.Tensor:
@@ -78,9 +80,9 @@ def fronts_figure(
     x_objective, y_objective = objectives[0], objectives[min(1, len(objectives) - 1)]
     figure = Figure(figsize=(6.4, 4.8), dpi=120)
     axes = figure.add_subplot()
-    labeled = table[table["ok"]]
-    feasible = labeled[labeled["feasible"]]
-    infeasible = labeled[~labeled["feasible"]]
+    labeled = table[table["ok"].astype(bool)]  # an empty column has dtype object
+    feasible = labeled[labeled["feasible"].astype(bool)]
+    infeasible = labeled[~labeled["feasible"].astype(bool)]
     axes.scatter(
         infeasible[x_objective.name],
         infeasible[y_objective.name],
@@ -129,14 +131,17 @@ def hypervolume_trace(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]
 
 
 def hypervolume_figure(
-    calls: Sequence[int],
-    volumes: Sequence[float],
-    unit: str,
-    rounds: Sequence[tuple[int, int, float]] = (),
+    summaries: Sequence[Mapping[str, Any]], unit: str, trace: Sequence[float] | None = None
 ) -> Figure:
-    """Hypervolume (in ``unit``) against the number of oracle calls, as steps through the
-    points ``(calls[i], volumes[i])``, with each ``(round, calls, volume)`` of ``rounds``
-    marked where that round ended."""
+    """Hypervolume (in ``unit``) against the number of oracle calls: a dot where each round of
+    ``summaries`` ended (their ``round``, ``total_oracle_calls`` and ``hypervolume``), joined by
+    steps; with ``trace``, the ``(n,)`` hypervolume after each call (:func:`hypervolume_trace`),
+    the steps follow every call."""
+    rounds = [(s["round"], s["total_oracle_calls"], s["hypervolume"]) for s in summaries]
+    if trace is None:
+        calls, volumes = [r[1] for r in rounds], [r[2] for r in rounds]
+    else:
+        calls, volumes = list(range(1, len(trace) + 1)), list(trace)
     figure = Figure(figsize=(6.4, 4.8), dpi=120)
     axes = figure.add_subplot()
     axes.step([0, *calls], [0.0, *volumes], where="post", color="tab:blue")
@@ -157,9 +162,9 @@ def hypervolume_figure(
     return figure
 
 
-def hypervolume_unit(units: Sequence[str]) -> str:
-    """The unit of the hypervolume: the product of the objectives' ``units``."""
-    return " × ".join(unit or "1" for unit in units)
+def hypervolume_unit(objectives: Sequence[ObjectiveConfig]) -> str:
+    """The unit of the hypervolume: the product of the objectives' units."""
+    return " × ".join(quantity(o.name).unit or "1" for o in objectives)
 
 
 def save(figure: Figure, path: Path) -> None:

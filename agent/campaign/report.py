@@ -156,7 +156,9 @@ def front_section(
             header("formula"),
             header("space group"),
             *(
-                header(name.replace("_", " ") + directions.get(name, ""), quantity(name).unit)
+                header(
+                    name.replace("_", " ") + directions.get(name, ""), quantity(name).unit, "num"
+                )
                 for name in names
             ),
             header("oracle"),
@@ -213,22 +215,14 @@ def rounds_section(summaries: list[dict]) -> tuple[str, str]:
     return head, "\n".join(rows)
 
 
-def hypervolume_png(config: CampaignConfig, table: pd.DataFrame, summaries: list[dict]) -> bytes:
-    """Hypervolume after each oracle call (recomputed from the labels), with the value each
-    round's summary recorded at its end."""
-    trace = hypervolume_trace(table, config.objectives)
-    units = [quantity(o.name).unit for o in config.objectives]
-    rounds = [(s["round"], s["total_oracle_calls"], s["hypervolume"]) for s in summaries]
-    calls = list(range(1, len(trace) + 1))
-    return figure_png(hypervolume_figure(calls, trace.tolist(), hypervolume_unit(units), rounds))
-
-
 def render_report(config: CampaignConfig, store: CampaignStore) -> str:
     """The campaign report of ``store`` as one self-contained HTML page."""
     evaluations = store.evaluations()
     table = label_table(evaluations, config, campaign_hull(config))
     summaries = store.summaries()
     units = [quantity(o.name).unit for o in config.objectives]
+    unit = hypervolume_unit(config.objectives)
+    trace = hypervolume_trace(table, config.objectives)  # recomputed from the labels
     front = front_table(table, config.objectives)
     front_head, front_rows, front_note = front_section(
         config, table, {e.id: e for e in evaluations}
@@ -238,7 +232,7 @@ def render_report(config: CampaignConfig, store: CampaignStore) -> str:
         f"{o.direction} {o.name} [{quantity(o.name).unit}]" for o in config.objectives
     )
     constraints = ", ".join(constraint_text(c) for c in config.constraints)
-    hypervolume = summaries[-1]["hypervolume"] if summaries else 0.0
+    hypervolume = float(trace[-1]) if len(trace) else 0.0
     facts = [
         ("rounds", str(len(summaries))),
         ("oracle calls", str(len(table))),
@@ -262,8 +256,10 @@ def render_report(config: CampaignConfig, store: CampaignStore) -> str:
         pareto_png=data_uri(
             figure_png(fronts_figure(table, config.objectives, units)), "image/png"
         ),
-        hypervolume_png=data_uri(hypervolume_png(config, table, summaries), "image/png"),
-        hypervolume_unit=html.escape(hypervolume_unit(units)),
+        hypervolume_png=data_uri(
+            figure_png(hypervolume_figure(summaries, unit, trace)), "image/png"
+        ),
+        hypervolume_unit=html.escape(unit),
         front_count=len(front),
         front_head=front_head,
         front_rows=front_rows,
