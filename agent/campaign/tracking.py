@@ -2,9 +2,10 @@
 
 Per round (MLflow step = round number): the numeric entries of the round's summary (hypervolume,
 Pareto-front size, evaluations, failures, hit rate, seconds per stage) and artifacts under
-``round_NNNN/``: the Pareto plot, the front CSV, the picks' CIF files, the surrogate checkpoint
-and a new adapter model if one was fitted. The campaign's config is logged once, as params and as
-an artifact.
+``round_NNNN/``: the Pareto plot, the hypervolume against oracle calls so far, the front CSV, the
+picks' CIF files, the surrogate checkpoint and a new adapter model if one was fitted. The
+campaign's config is logged once, as params and as an artifact; the campaign's HTML report
+(:mod:`agent.campaign.report`) is rewritten as ``report.html`` whenever rounds are logged.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.campaign.config import CampaignConfig
+from agent.campaign.pareto import hypervolume_figure, hypervolume_unit
 from agent.campaign.store import CampaignState, CampaignStore
 from agent.tracking import experiment_id, local_tracking_uri
 
@@ -71,6 +73,10 @@ class CampaignTracker:
                 self.log_round(mlflow, number)
                 state.logged_rounds = number + 1
                 self.store.save_state(state)
+            # imported here: the report imports the campaign loop, which imports this module
+            from agent.campaign.report import render_report
+
+            mlflow.log_text(render_report(self.config, self.store), "report.html")
 
     def log_round(self, mlflow: Any, number: int) -> None:
         summary = next(s for s in self.store.summaries() if s["round"] == number)
@@ -87,6 +93,9 @@ class CampaignTracker:
                 mlflow.log_artifact(str(directory / name), artifact_path)
         if (directory / "picks").is_dir():
             mlflow.log_artifacts(str(directory / "picks"), f"{artifact_path}/picks")
+        until = [s for s in self.store.summaries() if s["round"] <= number]
+        unit = hypervolume_unit(self.config.objectives)
+        mlflow.log_figure(hypervolume_figure(until, unit), f"{artifact_path}/hypervolume.png")
         for key in ("surrogate_checkpoint", "adapter_model"):
             if summary.get(key):
                 path = self.store.root / summary[key]
