@@ -17,7 +17,7 @@ from agent.campaign.quantities import Source, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
 from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
-from oracles.registry import OracleSpec
+from oracles.registry import OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
 
 
@@ -50,6 +50,12 @@ class ObjectiveConfig(StrictModel):
         expected = quantity(self.name).source
         if self.source is not None and self.source != expected:
             raise ValueError(f"{self.name} comes from the {expected}, not the {self.source}")
+        if self.goal is not None and self.sign * self.goal <= self.sign * self.reference:
+            side = "above" if self.direction == "maximize" else "below"
+            raise ValueError(
+                f"{self.name}: goal {self.goal} must lie {side} the reference {self.reference} "
+                f"when the direction is {self.direction}"
+            )
         return self
 
     @property
@@ -76,6 +82,10 @@ class ConstraintConfig(StrictModel):
         check_quantity(self.name, "constraint")
         if self.max is None and self.min is None:
             raise ValueError(f"constraint on {self.name} needs max or min")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(
+                f"constraint on {self.name}: min {self.min} > max {self.max}, no value satisfies it"
+            )
         return self
 
     def satisfied(self, value: float) -> bool:
@@ -209,6 +219,10 @@ class CampaignConfig(StrictModel):
 
     @model_validator(mode="after")
     def consistent(self) -> Self:
+        try:
+            resolve_oracle_class(self.oracle.name)
+        except ValueError as exc:
+            raise ValueError(f"oracle.name: {exc}") from exc
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"objectives: repeated quantity in {names}")
