@@ -3,7 +3,7 @@
 A network maps a structure to ``T`` standardized targets; its *embedding* is the pooled,
 per-structure vector fed to the network's output MLP (``final_layer``), ``(n, d)`` with ``d`` the
 network width. Networks are stored in MatGL's own format (``model.json``, ``model.pt``,
-``state.pt``) and read back with :func:`matgl.load_model`.
+``state.pt``) and read back with :func:`load_network`, which runs no code named by the files.
 
 Training standardizes each target (MatGL's ``data_mean``/``data_std``), so a trained network's
 raw outputs are standardized values; predictions in label units, with uncertainty, come from the
@@ -12,6 +12,7 @@ GP heads on the embedding (:mod:`surrogates.head`).
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,17 +31,19 @@ from pymatgen.core import Structure
 from rich.progress import track
 from torch import nn
 
+from generator.training.checkpoint import load_tensors
 from surrogates.config import NetworkConfig, TrainingConfig
 from surrogates.errors import NetworkError
 
 ARCHITECTURES: dict[str, type[MatGLModel]] = {"tensornet": TensorNet, "m3gnet": M3GNet}
 LABEL_KEY = "targets"
+MODEL_FILES = ("model.json", "model.pt", "state.pt")
 
 
 def build_network(config: NetworkConfig, num_targets: int) -> MatGLModel:
     """A new intensive network with ``num_targets`` outputs, or the warm start of ``config``."""
     if config.pretrained is not None:
-        network = matgl.load_model(config.pretrained)
+        network = load_network(config.pretrained)
         check_network(network, num_targets)
         return network
     return ARCHITECTURES[config.architecture](
@@ -176,5 +179,55 @@ def embed(
 
 
 def save_network(network: MatGLModel, path: Path, metadata: dict | None = None) -> None:
-    """Write ``network`` in MatGL's format (a folder readable by :func:`matgl.load_model`)."""
+    """Write ``network`` in MatGL's format (a folder readable by :func:`load_network`)."""
     network.save(path, metadata=metadata)
+
+
+def load_network(path: Path) -> MatGLModel:
+    """The network saved in the MatGL-format folder ``path``, read without running its code.
+
+    :func:`matgl.load_model` imports and calls whatever ``@module`` and ``@class`` the folder's
+    ``model.json`` (and any constructor argument in ``model.pt``) names, and falls back to a
+    download from the Hugging Face Hub when ``path`` is not a folder. Here the folder must exist
+    and hold one of :data:`ARCHITECTURES` with plain-data constructor arguments; ``model.pt`` and
+    ``state.pt`` are read with ``torch.load(weights_only=True)`` (also by MatGL's own loader,
+    which then builds the network).
+
+    Raises:
+        NetworkError: not a MatGL model folder, or another model class than those accepted.
+        generator.training.checkpoint.CheckpointError: a tensor file that is corrupt or holds
+            pickled objects (refused without running them).
+    """
+    path = Path(path)
+    missing = [name for name in MODEL_FILES if not (path / name).is_file()]
+    if missing:
+        raise NetworkError(
+            f"{path}: not a MatGL model folder (no {', '.join(missing)}; expected "
+            f"{', '.join(MODEL_FILES)})"
+        )
+    try:
+        description = json.loads((path / "model.json").read_text())
+        name = f"{description['@module']}.{description['@class']}"
+    except (ValueError, KeyError, TypeError) as exc:
+        raise NetworkError(
+            f"{path / 'model.json'}: not a MatGL model description ({exc!r})"
+        ) from exc
+    classes = {cls.__name__: cls for cls in ARCHITECTURES.values()}
+    architecture = classes.get(description["@class"])
+    if architecture is None or not str(description["@module"]).startswith("matgl.models"):
+        raise NetworkError(
+            f"{path / 'model.json'}: a {name} model; only MatGL's {', '.join(classes)} are read"
+        )
+    arguments = load_tensors(path / "model.pt")
+    if not isinstance(arguments, dict) or any(
+        isinstance(value, dict) and "@class" in value for value in arguments.values()
+    ):
+        raise NetworkError(
+            f"{path / 'model.pt'}: constructor arguments are not plain data (an object to build "
+            "from a named class is never loaded)"
+        )
+    load_tensors(path / "state.pt")  # refuses pickled objects with a clear error
+    try:
+        return architecture.load({name: path / name for name in MODEL_FILES})
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        raise NetworkError(f"{path}: the weights do not fit the {name} model ({exc!r})") from exc

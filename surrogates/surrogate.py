@@ -15,18 +15,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matgl
 import numpy as np
 import torch
 from botorch.models import ModelList, SingleTaskGP
 from matgl.models import MatGLModel
 from pymatgen.core import Structure
 
+from generator.training.checkpoint import load_tensors
 from surrogates.config import HeadConfig
 from surrogates.errors import SurrogateError
 from surrogates.head import HeadData, fit_head, restore_head
 from surrogates.hhi import HHIFeatureModel, hhi_column
-from surrogates.network import check_network, embed, save_network
+from surrogates.network import check_network, embed, load_network, save_network
 
 CHECKPOINT_FORMAT = 1
 MIN_LABELS = 4  # per target: at least one for calibration and three for fitting
@@ -196,19 +196,39 @@ class Surrogate:
 
     @classmethod
     def load(cls, path: str | Path) -> Surrogate:
-        """Read a checkpoint written by :meth:`save`; predictions are identical."""
+        """Read a checkpoint written by :meth:`save`; predictions are identical.
+
+        Raises:
+            SurrogateError: ``path`` is not a surrogate checkpoint folder, or its parts disagree.
+            generator.training.checkpoint.CheckpointError: a tensor file that is corrupt or holds
+                pickled objects (refused without running them).
+        """
         path = Path(path)
-        meta = json.loads((path / "surrogate.json").read_text())
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise SurrogateError(f"{path}: unknown checkpoint format {meta.get('format')}")
-        surrogate = cls(
-            matgl.load_model(path / "network"), meta["targets"], HeadConfig(**meta["head"])
-        )
-        state = torch.load(path / "head.pt", weights_only=True)
-        surrogate.add_embedded(state["embeddings"], state["labels"])
-        surrogate.gps = [
-            restore_head(surrogate.head_data(i), gp_state)
-            for i, gp_state in enumerate(state["gp_states"])
-        ]
-        surrogate.scales = meta["scales"]
+        meta_path = path / "surrogate.json"
+        if not meta_path.is_file():
+            raise SurrogateError(
+                f"{path}: not a surrogate checkpoint (expected a folder with surrogate.json, "
+                "network/ and head.pt, as written by `matterloop surrogate train`)"
+            )
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError as exc:
+            raise SurrogateError(f"{meta_path}: not valid JSON ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+            format_ = meta.get("format") if isinstance(meta, dict) else None
+            raise SurrogateError(f"{path}: unknown checkpoint format {format_}")
+        network = load_network(path / "network")
+        state = load_tensors(path / "head.pt")
+        try:
+            surrogate = cls(network, meta["targets"], HeadConfig(**meta["head"]))
+            surrogate.add_embedded(state["embeddings"], state["labels"])
+            surrogate.gps = [
+                restore_head(surrogate.head_data(i), gp_state)
+                for i, gp_state in enumerate(state["gp_states"])
+            ]
+            surrogate.scales = meta["scales"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise SurrogateError(
+                f"{path}: head.pt and surrogate.json do not match ({exc!r})"
+            ) from exc
         return surrogate

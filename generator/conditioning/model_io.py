@@ -65,6 +65,8 @@ class AdaptedGenerator:
 
     @classmethod
     def from_payload(cls, payload: dict, source: Path) -> AdaptedGenerator:
+        if not isinstance(payload.get("base"), dict):
+            raise CheckpointError(f"{source}: an adapted model without its base model")
         base = TrainedGenerator.from_payload(payload["base"], source)
         try:
             specs = [PropertySpec.from_dict(spec) for spec in payload["properties"]]

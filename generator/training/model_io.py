@@ -79,12 +79,13 @@ class TrainedGenerator:
         try:
             model = DiffusionModel(model_config_from_dict(payload["model_config"]))
             model.load_state_dict(payload["state_dict"])
-        except (KeyError, ConfigError, RuntimeError) as exc:
+            num_atoms_probabilities = payload["num_atoms_probabilities"].numpy()
+        except (KeyError, TypeError, AttributeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
-                f"{source}: model does not match its configuration ({exc})"
+                f"{source}: model does not match its configuration ({exc!r})"
             ) from exc
         model.eval()
-        return cls(model, payload["num_atoms_probabilities"].numpy(), payload.get("info", {}))
+        return cls(model, num_atoms_probabilities, payload.get("info", {}))
 
     @classmethod
     def load(cls, path: Path) -> TrainedGenerator:
