@@ -16,7 +16,7 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from generator.data.atomic import atomic_path
-from generator.data.readers import parse_cif
+from generator.data.readers import read_cif_file, read_extxyz_frames
 
 PARTS_DIR = "parts"
 EXTXYZ_NAME = "samples.extxyz"
@@ -66,15 +66,15 @@ class SampleWriter:
 def read_samples(path: Path) -> tuple[list[str], list[Structure]]:
     """Names and structures of samples, unchecked: a folder (its ``samples.extxyz``, else its CIF
     files), an extxyz file or a CIF file. Invalid structures are returned as they are, so that
-    evaluation can count them."""
+    evaluation can count them; a file that cannot be read raises :class:`DataError` naming it."""
     path = Path(path)
     if path.is_dir() and (path / EXTXYZ_NAME).is_file():
         path = path / EXTXYZ_NAME
     if path.is_dir():
         files = sorted(path.glob("*.cif"))
-        return [f.stem for f in files], [parse_cif(f.read_text()) for f in files]
+        return [f.stem for f in files], [read_cif_file(f) for f in files]
     if path.suffix == ".cif":
-        return [path.stem], [parse_cif(path.read_text())]
-    frames = read(path, index=":", format="extxyz")
+        return [path.stem], [read_cif_file(path)]
+    frames = read_extxyz_frames(path)
     names = [str(a.info.get("name", f"{path.stem}:{i}")) for i, a in enumerate(frames)]
     return names, [AseAtomsAdaptor.get_structure(a) for a in frames]

@@ -26,12 +26,14 @@ def read_labeled_structures(path: Path) -> tuple[list[Structure], dict[str, list
     """Structures of ``path`` and their labels by name, ``nan`` where a structure has none.
 
     Raises:
-        DataError: a missing or unreadable file.
+        DataError: a missing or unreadable file, or one without a usable structure.
     """
     path = Path(path)
     if path.suffix.lower() in JSONL_SUFFIXES:
         return read_oracle_results(path)
-    records, _ = read_records([path], canonical=False, progress=False)
+    records, skipped = read_records([path], canonical=False, progress=False)
+    if not records:
+        raise DataError(f"{path}: no usable structures; {skipped.summary()}")
     names = sorted({name for record in records for name in record.properties})
     labels = {name: [record.property(name) for record in records] for name in names}
     return [record.structure for record in records], labels

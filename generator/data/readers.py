@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Structure
+from pymatgen.core import DummySpecies, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from generator.data.canonical import canonicalize
@@ -44,7 +44,7 @@ def structure_problem(structure: Structure) -> str | None:
     for element in structure.composition.elements:
         number = getattr(element, "Z", 0)
         if not 1 <= number <= MAX_ATOMIC_NUMBER:
-            return f"unsupported element {element}"
+            return f"unsupported element {getattr(element, 'symbol', element)}"
     if len(structure) > 1:
         distances = structure.distance_matrix[np.triu_indices(len(structure), k=1)]
         if distances.min() < MIN_INTERATOMIC_DISTANCE:
@@ -59,6 +59,26 @@ def parse_cif(text: str) -> Structure:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Structure.from_str(text, fmt="cif", primitive=False)
+
+
+def read_cif_file(path: Path) -> Structure:
+    """The first structure of the CIF file ``path``, exactly as written, unchecked otherwise.
+
+    Raises:
+        DataError: naming the file, if it is empty, unparsable or names a species that is not a
+            chemical element (e.g. ``Xx``).
+    """
+    text = Path(path).read_text(errors="replace")
+    if not text.strip():
+        raise DataError(f"{path}: not a readable CIF file (empty file)")
+    try:
+        structure = parse_cif(text)
+    except Exception as exc:  # pymatgen raises many types for malformed CIF text
+        raise DataError(f"{path}: not a readable CIF file ({type(exc).__name__}: {exc})") from exc
+    unknown = [s.symbol for s in structure.composition if isinstance(s, DummySpecies)]
+    if unknown:
+        raise DataError(f"{path}: unknown element {', '.join(unknown)}")
+    return structure
 
 
 @dataclass
@@ -78,6 +98,8 @@ def finish_crystal(raw: RawCrystal, canonical: bool) -> CrystalRecord | str:
     """
     structure = raw.structure
     if structure is None:
+        if not raw.cif.strip():
+            return "empty CIF"
         try:
             structure = parse_cif(raw.cif)
         except Exception as exc:  # pymatgen raises many types for malformed CIF text
@@ -147,18 +169,26 @@ def _numeric_info(info: dict) -> dict[str, float]:
     }
 
 
-def iter_extxyz_crystals(path: Path, skipped: SkipReport) -> Iterator[RawCrystal]:
-    """Crystals of an extended-XYZ file; numeric ``info`` entries become properties."""
+def read_extxyz_frames(path: Path) -> list:
+    """Every frame (an ASE ``Atoms``) of an extended-XYZ file.
+
+    Raises:
+        DataError: naming the file, if ASE cannot read it.
+    """
     from ase.io import read
 
     try:
-        frames = read(path, index=":", format="extxyz")
+        return read(path, index=":", format="extxyz")
     except Exception as exc:  # ASE raises assorted errors for malformed files
         raise DataError(
             f"{path}: not a readable extxyz file ({type(exc).__name__}: {exc})"
         ) from exc
+
+
+def iter_extxyz_crystals(path: Path, skipped: SkipReport) -> Iterator[RawCrystal]:
+    """Crystals of an extended-XYZ file; numeric ``info`` entries become properties."""
     adaptor = AseAtomsAdaptor()
-    for index, atoms in enumerate(frames):
+    for index, atoms in enumerate(read_extxyz_frames(path)):
         identifier = str(
             atoms.info.get("material_id", atoms.info.get("name", f"{path.stem}:{index}"))
         )
