@@ -128,7 +128,7 @@ def cell(text: object, sort_key: object | None = None, css: str = "") -> str:
 
 
 def number_cell(value: float) -> str:
-    if value is None or math.isnan(value):
+    if math.isnan(value):
         return cell("—", "", "num")
     return cell(f"{value:.4g}", repr(float(value)), "num")
 
@@ -142,10 +142,12 @@ def header(label: str, unit: str = "", css: str = "", sortable: bool = True) -> 
 
 
 def front_section(
-    config: CampaignConfig, table: pd.DataFrame, evaluations: dict[str, Evaluation]
+    config: CampaignConfig,
+    table: pd.DataFrame,
+    front: pd.DataFrame,
+    evaluations: dict[str, Evaluation],
 ) -> tuple[str, str, str]:
-    """The front members' table head, rows and the note under it."""
-    front = front_table(table, config.objectives)
+    """The head, rows and note of the table of ``front``, the front of the label ``table``."""
     names = shown_quantities(config, table)
     directions = {o.name: " ↑" if o.direction == "maximize" else " ↓" for o in config.objectives}
     novel, note = novelty(config)
@@ -189,16 +191,20 @@ def front_section(
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")
     notes = [
-        "Objectives: ↑ maximized, ↓ minimized. Values are the oracle's labels of the relaxed "
-        f"structure; space groups by spglib at symprec {SYMPREC} Å.",
+        "No feasible structure yet." if front.empty else "",
+        "Objectives: ↑ maximized, ↓ minimized. Values are those of the relaxed structure (the "
+        f"oracle's labels, computed quantities); space groups by spglib at symprec {SYMPREC} Å.",
         note,
     ]
-    return head, "\n".join(rows), " ".join(html.escape(n) for n in notes)
+    return head, "\n".join(rows), " ".join(html.escape(n) for n in notes if n)
 
 
 def rounds_section(summaries: list[dict]) -> tuple[str, str]:
     """The rounds' table head and rows."""
-    head = "".join(header(label, css="num", sortable=False) for _, label in ROUND_COLUMNS)
+    head = "".join(
+        header(label, css="" if key == "method" else "num", sortable=False)
+        for key, label in ROUND_COLUMNS
+    )
     rows = []
     for summary in summaries:
         cells = []
@@ -225,7 +231,7 @@ def render_report(config: CampaignConfig, store: CampaignStore) -> str:
     trace = hypervolume_trace(table, config.objectives)  # recomputed from the labels
     front = front_table(table, config.objectives)
     front_head, front_rows, front_note = front_section(
-        config, table, {e.id: e for e in evaluations}
+        config, table, front, {e.id: e for e in evaluations}
     )
     rounds_head, rounds_rows = rounds_section(summaries)
     objectives = ", ".join(

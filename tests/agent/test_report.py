@@ -139,6 +139,18 @@ def test_report_of_a_missing_campaign_names_it(tmp_path, capsys):
     assert "not a campaign directory" in capsys.readouterr().err
 
 
+def test_report_of_a_campaign_without_results(tmp_path):
+    directory = tmp_path / "campaign"
+    config = campaign_config(directory)
+    config.pop("directory")
+    CampaignStore(directory).open(config)
+    assert main(["report", str(directory)]) == 0
+    page = lxml.html.parse(directory / "report.html").getroot()
+    assert page.xpath("//table[@id='front']/tbody/tr") == []
+    assert "No feasible structure yet." in page.find_class("note")[0].text_content()
+    assert len(page.xpath("//img")) == 2
+
+
 def test_hypervolume_trace_follows_the_oracle_calls():
     objectives = (
         ObjectiveConfig(name="magnetic_density", direction="maximize", reference=0.0),
