@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-import matgl
 import numpy as np
 import pandas as pd
 import torch
@@ -42,6 +41,7 @@ from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
 from oracles.hull import ReferenceHull
 from oracles.references import load_hull
+from surrogates.network import load_network
 from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
 
@@ -282,7 +282,7 @@ class Campaign:
     # ---------------------------------------------------------------------------- surrogate
     def build_surrogate(self) -> Surrogate:
         settings = self.config.surrogate
-        network = matgl.load_model(settings.network or default_network())
+        network = load_network(settings.network or default_network())
         return Surrogate(network, self.config.modelled, settings.head)
 
     def features(self, embedding: torch.Tensor, computed: dict[str, list[float]]) -> torch.Tensor:
