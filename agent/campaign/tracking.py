@@ -6,13 +6,21 @@ Pareto-front size, evaluations, failures, hit rate, seconds per stage) and artif
 picks' CIF files, the surrogate checkpoint and a new adapter model if one was fitted. The
 campaign's config is logged once, as params and as an artifact; the campaign's HTML report
 (:mod:`agent.campaign.report`) is rewritten as ``report.html`` whenever rounds are logged.
+
+Tracking never stops a campaign: when the tracking server cannot be reached (a quick ``/health``
+probe first, then MLflow's own HTTP retries bounded by :data:`HTTP_LIMITS`), the tracker warns once
+and the rounds not yet logged stay pending in ``state.logged_rounds``, to be logged after a later
+round or when the campaign resumes. A round's metrics go in one batch and are skipped when the run
+already has them at that step, so no round is logged twice; artifacts are rewritten in place.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +28,23 @@ from agent.campaign.config import CampaignConfig
 from agent.campaign.pareto import hypervolume_figure, hypervolume_unit
 from agent.campaign.store import CampaignState, CampaignStore
 from agent.tracking import experiment_id, local_tracking_uri
+
+logger = logging.getLogger(__name__)
+
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+"""MLflow's HTTP settings while a campaign logs (MLflow's defaults retry 7 times with doubling
+back-off, minutes of waiting for a server that is down); a variable already set wins."""
+
+PROBE_TIMEOUT_S = 5.0
+"""How long the ``/health`` probe of a tracking server may take, s."""
+
+
+ROUND_METRIC = "hypervolume"
+"""A metric every round logs: its steps are the rounds already in MLflow."""
 
 
 def campaign_tracking_uri(config: CampaignConfig) -> str:
@@ -42,6 +67,30 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@contextmanager
+def bounded_http_retries() -> Iterator[None]:
+    """:data:`HTTP_LIMITS` in the environment (where not set) for the duration of the block."""
+    added = {key: value for key, value in HTTP_LIMITS.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def unreachable(uri: str) -> str | None:
+    """Why the tracking server at ``uri`` does not answer its ``/health`` probe, or None when it
+    does (and for local stores, which need no server)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S):
+            return None
+    except OSError as error:
+        return str(getattr(error, "reason", error))
+
+
 class CampaignTracker:
     """Logs completed rounds to the campaign's MLflow run (nothing when MLflow is disabled)."""
 
@@ -49,11 +98,37 @@ class CampaignTracker:
         self.config = config
         self.store = store
         self.uri = campaign_tracking_uri(config)
+        self.failing = False
 
     def log_rounds(self, state: CampaignState) -> None:
-        """Log every completed round not yet in MLflow, then record that in ``state``."""
+        """Log every completed round not yet in MLflow, recording each in ``state`` as it is
+        logged; when the tracking server fails, warn (once until it works again) and return."""
         if not self.config.mlflow.enabled or state.logged_rounds >= state.next_round:
             return
+        from mlflow.exceptions import MlflowException
+
+        try:
+            reason = unreachable(self.uri)
+            if reason is None:
+                with bounded_http_retries():
+                    self.log_pending(state)
+        except (MlflowException, OSError) as error:
+            reason = f"{type(error).__name__}: {error}"
+        if reason is None:
+            self.failing = False
+            return
+        if not self.failing:
+            logger.warning(
+                "MLflow tracking at %s failed (%s); the campaign goes on, and rounds from %d on "
+                "are logged once the server answers again",
+                self.uri,
+                reason[:300],
+                state.logged_rounds,
+            )
+        self.failing = True
+
+    def log_pending(self, state: CampaignState) -> None:
+        """Log the rounds from ``state.logged_rounds`` to ``state.next_round - 1``."""
         import mlflow
 
         logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -65,12 +140,15 @@ class CampaignTracker:
             if state.mlflow_run_id is None:
                 state.mlflow_run_id = run.info.run_id
                 self.store.save_state(state)
+            if not run.data.params:
+                mlflow.log_artifact(str(self.store.config_path))
                 params = flatten(self.config.model_dump(mode="json", exclude={"objectives"}))
                 params.update({f"objective.{o.name}": o.direction for o in self.config.objectives})
                 mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-                mlflow.log_artifact(str(self.store.config_path))
+            history = mlflow.MlflowClient().get_metric_history(run.info.run_id, ROUND_METRIC)
+            logged_steps = {metric.step for metric in history}
             for number in range(state.logged_rounds, state.next_round):
-                self.log_round(mlflow, number)
+                self.log_round(mlflow, number, metrics=number not in logged_steps)
                 state.logged_rounds = number + 1
                 self.store.save_state(state)
             # imported here: the report imports the campaign loop, which imports this module
@@ -78,14 +156,16 @@ class CampaignTracker:
 
             mlflow.log_text(render_report(self.config, self.store), "report.html")
 
-    def log_round(self, mlflow: Any, number: int) -> None:
+    def log_round(self, mlflow: Any, number: int, metrics: bool = True) -> None:
+        """Log round ``number``: its artifacts, and its metrics (one batch) if ``metrics``."""
         summary = next(s for s in self.store.summaries() if s["round"] == number)
-        metrics = {
-            key: float(value)
-            for key, value in flatten(summary).items()
-            if isinstance(value, int | float) and not isinstance(value, bool) and key != "round"
-        }
-        mlflow.log_metrics(metrics, step=number)
+        if metrics:
+            values = {
+                key: float(value)
+                for key, value in flatten(summary).items()
+                if isinstance(value, int | float) and not isinstance(value, bool) and key != "round"
+            }
+            mlflow.log_metrics(values, step=number)
         directory = self.store.round_dir(number)
         artifact_path = f"round_{number:04d}"
         for name in ("pareto.png", "front.csv", "summary.json"):

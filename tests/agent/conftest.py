@@ -1,4 +1,5 @@
-"""A real MLflow tracking server on 127.0.0.1 and small campaign configs for the agent tests.
+"""A real MLflow tracking server on 127.0.0.1, campaign drivers run as ``matterloop run``
+processes, and small campaign configs for the agent tests.
 
 Oracle actors and the generator run in Ray worker processes, which inherit this environment: one
 OpenMP thread each, and no library reaches for a model hub.
@@ -7,11 +8,13 @@ OpenMP thread each, and no library reaches for a model hub.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,39 +33,132 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class MlflowServer:
+    """A real MLflow tracking server on 127.0.0.1 with its SQLite backend and proxied artifacts
+    in ``root``; it can be stopped and started again on the same port and stores."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        """Start the server (returns at once; see :meth:`wait_ready`)."""
+        command = [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+            "--artifacts-destination", str(self.root / "artifacts"),
+        ]  # fmt: skip
+        self.starts += 1
+        with (self.root / f"server-{self.starts}.log").open("w") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.healthy():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = (self.root / f"server-{self.starts}.log").read_text()
+                pytest.fail(f"MLflow server did not start: {log}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """SIGTERM to the server and its workers (SIGKILL if they are still there after 60 s),
+        then wait until the port refuses connections."""
+        if self.process is None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self.process = None
+        deadline = time.monotonic() + 30
+        while self.healthy():
+            assert time.monotonic() < deadline, f"{self.uri} still answers after its server ended"
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
-    """The URI of an MLflow server (SQLite backend, proxied artifacts) for the session."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--host", "127.0.0.1",
-        "--port", str(port),
-        "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-        "--artifacts-destination", str(root / "artifacts"),
-    ]  # fmt: skip
-    log = (root / "server.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    uri = f"http://127.0.0.1:{port}"
+    """The URI of an MLflow server for the session."""
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"))
+    server.start()
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"MLflow server did not start: {(root / 'server.log').read_text()}")
-                time.sleep(1)
-        yield uri
+        server.wait_ready()
+        yield server.uri
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+        server.stop()
+
+
+class Driver:
+    """``matterloop run CONFIG`` in a session of its own. :meth:`kill` SIGKILLs every process of
+    that session — the driver, its local Ray instance, the Ray workers (each in a process group
+    of its own) and their oracle processes — as a crash of the driver's machine would."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.log = log
+        with log.open("w") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "agent.cli", "run", str(config)],
+                cwd=REPO,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float = 300) -> None:
+        """Poll ``condition`` every 0.1 s; fail if the driver ends or ``timeout_s`` passes."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            assert self.process.poll() is None, f"driver ended before {what}:\n{self.output()}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout_s} s:\n{self.output()}"
+            time.sleep(0.1)
+
+    def session(self) -> list[int]:
+        """The processes of the driver's session still alive, zombies excepted."""
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                state = (entry / "stat").read_text().rpartition(")")[2].split()[0]
+                if os.getsid(int(entry.name)) == self.process.pid and state != "Z":
+                    alive.append(int(entry.name))
+            except OSError:
+                continue
+        return alive
+
+    def kill(self) -> None:
+        """SIGKILL the session until none of its processes is left."""
+        deadline = time.monotonic() + 60
+        while pids := self.session():
+            assert time.monotonic() < deadline, f"processes {pids} survive SIGKILL"
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        self.process.wait()
+
+    def output(self) -> str:
+        return self.log.read_text()
 
 
 def campaign_config(directory: Path, **sections) -> dict:
@@ -100,3 +196,32 @@ def campaign_config(directory: Path, **sections) -> dict:
 def write_config(path: Path, config: dict) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def faults_config(directory: Path, fault_dir: Path, plan: list[str], **sections) -> dict:
+    """:func:`campaign_config` with the fault-injecting Lennard-Jones oracle of
+    :class:`tests.agent.doubles.FaultyLennardJones` (faults as ``plan`` says, recorded in
+    ``fault_dir``; 5 s per structure, one retry), minimizing energy per atom and HHI, 16
+    candidates a round."""
+    oracle = {
+        "name": "ase",
+        "settings": {
+            "calculator": "tests.agent.doubles:FaultyLennardJones",
+            "calculator_kwargs": {"fault_dir": str(fault_dir), "plan": plan, "sigma": 1.5},
+            "relax": {"fmax": 0.2, "max_steps": 10},
+            "robustness": {"isolation": "process", "timeout_s": 5, "max_retries": 1},
+        },
+    }
+    objectives = [
+        {"name": "energy_per_atom", "direction": "minimize", "reference": 10.0},
+        {"name": "hhi_production", "direction": "minimize", "reference": 10000},
+    ]
+    generator = {"num_candidates": 16, "batch_size": 16}  # q picks a round even if many go
+    sections = {
+        "name": "faults",
+        "objectives": objectives,
+        "constraints": [],
+        "generator": generator,
+        **sections,
+    }
+    return campaign_config(directory, oracle=oracle, **sections)
