@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from ase.data.colors import jmol_colors
 from ase.io import write as write_atoms
 from matplotlib.figure import Figure
 from pymatgen.core import Structure
@@ -73,6 +74,18 @@ def structure_png(structure: Structure) -> bytes:
         buffer, atoms, format="png", rotation="10x,-15y", show_unit_cell=2, radii=0.45, scale=30
     )
     return buffer.getvalue()
+
+
+def element_legend(structure: Structure) -> str:
+    """The structure's elements, each after a dot of its colour in :func:`structure_png`."""
+    items = []
+    for element in structure.composition.elements:
+        red, green, blue = (round(255 * c) for c in jmol_colors[element.Z])
+        items.append(
+            f'<span class="element"><span class="dot" style="background: rgb({red}, {green}, '
+            f'{blue})"></span>{html.escape(element.symbol)}</span>'
+        )
+    return "".join(items)
 
 
 def space_group(structure: Structure) -> str:
@@ -166,7 +179,6 @@ def front_section(
             header("oracle"),
             header("round", css="num"),
             header("novel"),
-            header("CIF", sortable=False),
         ]
     )
     rows = []
@@ -179,7 +191,8 @@ def front_section(
         group = space_group(structure)
         cells = [
             f'<td class="picture"><img src="{picture}" alt="{html.escape(row["formula"])} '
-            'unit cell"></td>',
+            f'unit cell"><div class="legend">{element_legend(structure)}</div>'
+            f'<a href="{cif}" download="{html.escape(name)}">download CIF</a></td>',
             cell(row["id"]),
             cell(row["formula"]),
             cell(group, group.rsplit("(", 1)[-1].rstrip(")")),
@@ -187,7 +200,6 @@ def front_section(
             cell(evaluation.result.provenance.oracle),
             cell(row["round"], css="num"),
             cell(novel),
-            f'<td><a href="{cif}" download="{html.escape(name)}">download</a></td>',
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")
     notes = [

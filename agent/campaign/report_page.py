@@ -42,7 +42,7 @@ PAGE = Template(
   table { border-collapse: collapse; width: 100%; font-size: 14px; }
   th, td { padding: 6px 8px; border-bottom: 1px solid var(--line); text-align: left;
            vertical-align: middle; }
-  th { background: var(--soft); font-weight: 600; vertical-align: bottom; }
+  th { background: var(--soft); font-weight: 600; vertical-align: bottom; white-space: nowrap; }
   th .unit { display: block; font-weight: 400; color: var(--muted); font-size: 12px; }
   th[data-sortable] { cursor: pointer; user-select: none; }
   th[data-sortable] .label::after { content: "\\A0\\21C5"; color: #9aa5b1; }
@@ -52,6 +52,11 @@ PAGE = Template(
   td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
   tbody tr:hover { background: #fbfcfd; }
   td.picture img { width: 104px; height: 104px; object-fit: contain; display: block; }
+  .legend { font-size: 12px; color: var(--muted); max-width: 120px; white-space: normal; }
+  td.picture a { font-size: 13px; }
+  .element { margin-right: 6px; white-space: nowrap; }
+  .dot { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 2px;
+         border: 1px solid #52606d; }
   .note { color: var(--muted); font-size: 13px; margin-top: 8px; }
   pre { background: var(--soft); border: 1px solid var(--line); border-radius: 6px;
         padding: 12px 16px; overflow-x: auto; font-size: 13px;
