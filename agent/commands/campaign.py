@@ -103,13 +103,18 @@ def run_campaign(args: argparse.Namespace) -> int:
     show_front(console, config, table, config.campaign_dir / "pareto.png")
     if config.mlflow.enabled:
         uri = campaign_tracking_uri(config)
+        browse = (
+            f"matterloop ui {config.campaign_dir}"
+            if uri.startswith("sqlite:")
+            else f"{uri} in a browser"
+        )
         console.print(
-            f"MLflow: experiment {config.mlflow.experiment!r} at {uri}; browse with\n"
-            f"  mlflow ui --backend-store-uri {uri}",
+            f"MLflow: experiment {config.mlflow.experiment!r} at {uri}; browse with\n  {browse}",
             highlight=False,
             soft_wrap=True,
         )
     console.print(f"rounds: matterloop status {config.campaign_dir}", highlight=False)
+    console.print(f"report: matterloop report {config.campaign_dir}", highlight=False)
     return 0
 
 
