@@ -65,6 +65,7 @@ class FaultPlan:
     claimed with exclusive file creation, so concurrent processes never share one) and keeps it
     for every later calculation, in any process. Files:
 
+    - ``slots/<n>``: the key of the structure in slot n;
     - ``assigned/<key>``: the structure's fault;
     - ``calls.log``: one line ``<key> <action> <pid>`` per calculation started, where the action
       is the fault, or ``ok`` for a ``*_once`` fault that already happened;
@@ -88,10 +89,13 @@ class FaultPlan:
         slot = len(os.listdir(slots))
         while True:
             try:
-                os.close(os.open(slots / f"{slot:06d}-{key}", os.O_CREAT | os.O_EXCL))
-                break
+                claim = os.open(slots / f"{slot:06d}", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 slot += 1
+                continue
+            os.write(claim, key.encode())
+            os.close(claim)
+            break
         fault = self.plan[slot % len(self.plan)]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.with_suffix(".tmp").write_text(fault)
