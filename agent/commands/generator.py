@@ -25,6 +25,7 @@ from generator.pretrained import default_checkpoint
 from generator.sample_writer import SampleWriter, read_samples
 from generator.sampling import SamplerConfig
 from generator.training.config import TrainConfig
+from generator.training.model_io import model_config_from_dict
 
 FAST_STEPS = 100
 
@@ -158,6 +159,7 @@ def run_train(args: argparse.Namespace) -> int:
     from generator.training.trainer import Trainer
 
     config = load_yaml_config(args.config, TrainConfig)
+    model_config_from_dict(config.model)  # a bad model section fails before the data is read
     updates = {}
     if args.max_steps is not None:
         updates["optim"] = config.optim.model_copy(update={"max_steps": args.max_steps})
