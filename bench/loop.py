@@ -29,6 +29,7 @@ Run it as a module from the repository root. Prints markdown tables:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -302,10 +303,13 @@ def perturbed_copies(structures: Sequence[Structure], count: int, seed: int) -> 
     rng = np.random.default_rng(seed)
     copies = []
     for index in range(count):
-        structure = structures[index % len(structures)].copy()
+        structure = structures[index % len(structures)]
         if index >= len(structures):
-            strain = rng.uniform(-0.01, 0.01, 3)
-            structure.apply_strain(strain)
+            # a new C-ordered lattice: Structure.apply_strain leaves a transposed matrix, which
+            # pymatgen's neighbour search (used by matgl's graph converter) refuses
+            strain = np.diag(1 + rng.uniform(-0.01, 0.01, 3))
+            lattice = Lattice(np.ascontiguousarray(structure.lattice.matrix @ strain))
+            structure = Structure(lattice, structure.species, structure.frac_coords)
             structure.perturb(0.05, min_distance=0.0)
         copies.append(structure)
     return copies
@@ -387,14 +391,40 @@ def plot_breakdown(breakdown: dict[int, dict[str, float]], path: Path) -> None:
     print(f"saved {path}")
 
 
+def generated_candidates(campaign, count: int, args: argparse.Namespace):
+    """``count`` structures from the campaign's generator as a Ray task (as the loop makes them)
+    and the seconds it took; kept in the campaign directory and reused by a later run."""
+    from agent.campaign.distributed import generate_structures, remote_call
+
+    saved = args.campaign / f"bench-generated-{count}-{args.steps}.json"
+    if saved.is_file():
+        record = json.loads(saved.read_text())
+        print(f"generated structures and their seconds read from {saved}")
+        return [Structure.from_dict(s) for s in record["structures"]], record["seconds"]
+    settings = campaign.config.generator
+    (generated, _), seconds = timed(
+        remote_call,
+        generate_structures,
+        settings.checkpoint,
+        count,
+        args.steps,
+        {},
+        settings.guidance,
+        args.batch_size,
+        campaign.config.seed,
+        settings.type_temperature,
+    )
+    saved.write_text(json.dumps({"seconds": seconds, "structures": generated}))
+    print(f"generated {len(generated)} in {seconds:.0f} s ({args.steps} steps)", flush=True)
+    return [Structure.from_dict(s) for s in generated], seconds
+
+
 def scale(args: argparse.Namespace) -> None:
     from agent.campaign.candidates import filter_candidates
-    from agent.campaign.distributed import generate_structures, remote_call
 
     campaign = stored_campaign(args.campaign)
     config = campaign.config
     labeled = [e.result.initial_structure for e in campaign.store.evaluations()]
-    settings = config.generator
     smallest = min(args.sizes)
     rows = [
         "| candidates | generation s | filter s | kept | embedding s "
@@ -404,22 +434,7 @@ def scale(args: argparse.Namespace) -> None:
     ]
     breakdown: dict[int, dict[str, float]] = {}
     with MemoryPeak() as memory, ray_driver(config.ray.num_cpus or 2):
-        (generated, _), generation_s = timed(
-            remote_call,
-            generate_structures,
-            settings.checkpoint,
-            smallest,
-            args.steps,
-            {},
-            settings.guidance,
-            args.batch_size,
-            config.seed,
-            settings.type_temperature,
-        )
-        generated = [Structure.from_dict(s) for s in generated]
-        print(
-            f"generated {len(generated)} in {generation_s:.0f} s ({args.steps} steps)", flush=True
-        )
+        generated, generation_s = generated_candidates(campaign, smallest, args)
         reference, reference_s = timed(campaign.novelty_reference)  # once per campaign
         print(f"novelty reference loaded in {reference_s:.0f} s (once per campaign)", flush=True)
         scorable = None  # the candidates kept from the generated structures themselves
