@@ -37,7 +37,7 @@ from tests.agent.conftest import (
     free_port,
     write_config,
 )
-from tests.agent.doubles import FAULTS, structure_key
+from tests.agent.doubles import FAULTS, FaultPlan, structure_key
 
 ROUNDS, PICKS = 4, 4
 PLAN = ["raise", "hang", "ok", "nan", "exit_once", "ok", "exit", "kill_parent_once"] + ["ok"] * 8
@@ -190,7 +190,7 @@ def test_campaign_under_faults_loses_and_repeats_nothing(tmp_path, server, drive
 
     # Every calculation is accounted for: the final task's oracle attempts, plus one for each
     # Ray worker killed, plus calculations interrupted by a driver kill; none after a result.
-    calls = [tuple(line.split()[:2]) for line in lines(calls_log)]
+    calls = FaultPlan(fault_dir, PLAN).calls()
     bounds = [0, *(c for _, c in segments), len(calls)]
     result_bounds = [0, *(r for r, _ in segments), len(ids)]
     key_of = {
