@@ -113,8 +113,12 @@ def run_campaign(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
-    console.print(f"rounds: matterloop status {config.campaign_dir}", highlight=False)
-    console.print(f"report: matterloop report {config.campaign_dir}", highlight=False)
+    console.print(
+        f"rounds: matterloop status {config.campaign_dir}\n"
+        f"report: matterloop report {config.campaign_dir}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
 
 

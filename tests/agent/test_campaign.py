@@ -38,7 +38,8 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     )
     assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0
     printed = capsys.readouterr().out
-    assert "Pareto front" in printed and "mlflow ui" in printed
+    assert "Pareto front" in printed and f"browse with\n  {mlflow_server}" in printed
+    assert f"matterloop report {directory}" in printed
 
     store = CampaignStore(directory)
     summaries = store.summaries()
