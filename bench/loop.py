@@ -381,9 +381,9 @@ def plot_breakdown(breakdown: dict[int, dict[str, float]], path: Path) -> None:
         heights = np.array([breakdown[size][stage] for size in sizes])
         axis.bar([str(size) for size in sizes], heights, bottom=bottom, label=stage)
         bottom += heights
-    axis.set_xlabel("candidates per round")
+    axis.set_xlabel(f"candidates per round (generation extrapolated beyond {sizes[0]})")
     axis.set_ylabel("seconds (2 shared CPU cores)")
-    axis.set_title("Choosing picks: seconds per stage (generation extrapolated > 256)")
+    axis.set_title("Choosing picks: seconds per stage")
     axis.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
