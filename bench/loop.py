@@ -2,7 +2,8 @@
 
     python -m bench.loop overhead --dir DIR [--q 8] [--candidates 64] [--rounds 3]
     python -m bench.loop utilization [--workers 8] [--num 64] [--delay 1.0]
-    python -m bench.loop scale --campaign DIR [--sizes 256 1024 4096] [--steps 50]
+    python -m bench.loop startup
+    python -m bench.loop scale --campaign DIR [--sizes 256 1024 4096] [--steps 100] [--plot PNG]
 
 Run it as a module from the repository root. Prints markdown tables:
 
@@ -18,6 +19,8 @@ Run it as a module from the repository root. Prints markdown tables:
    Utilization = Σ oracle seconds (each result's ``wall_time_s``) / (workers × wall seconds), for
    a first batch (fresh workers) and a second one in the same Ray session (as in later rounds),
    with the oracle in a child process (the default) and inline.
+   **startup**: CPU seconds a fresh process needs to build that oracle and label one structure
+   (what each fresh Ray worker pays on its first task), with either isolation.
 3. **scale**: the stages of :meth:`agent.campaign.loop.Campaign.choose` at ``--sizes`` candidates,
    with the surrogate and labels of the campaign in ``--campaign`` (run ``overhead`` first):
    generation of the smallest size for real (as a Ray task, ``--steps`` steps), extrapolated
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -225,6 +229,34 @@ def utilization_batch(num: int, spec, workers: int) -> tuple[float, float, int]:
     wall = time.perf_counter() - start
     busy = sum(r.wall_time_s or 0.0 for r in results)
     return wall, busy, sum(not r.ok for r in results)
+
+
+def startup_seconds(isolation: str) -> tuple[float, float]:
+    """CPU and wall seconds of a fresh Python process that builds the sleeping oracle (as a Ray
+    worker does on its first task) and evaluates one structure with a zero delay; the CPU
+    seconds include the oracle's child process with ``isolation: process``."""
+    code = (
+        "import json; from bench.loop import rocksalt, sleeping_oracle; "
+        "from oracles.distributed import worker_oracle; "
+        f"spec = sleeping_oracle(0.0, {isolation!r}); "
+        "oracle = worker_oracle(spec.name, json.dumps(spec.settings, sort_keys=True)); "
+        "assert oracle.evaluate([rocksalt(0)])[0].ok; oracle.close()"
+    )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return cpu, wall
+
+
+def startup(args: argparse.Namespace) -> None:
+    print("| oracle isolation | CPU s | wall s |")
+    print("|---|---|---|")
+    for isolation in ("process", "inline"):
+        cpu, wall = startup_seconds(isolation)
+        print(f"| {isolation} | {cpu:.1f} | {wall:.1f} |", flush=True)
 
 
 def utilization(args: argparse.Namespace) -> None:
@@ -490,6 +522,8 @@ def main() -> None:
     run.add_argument("--num", type=int, default=64)
     run.add_argument("--delay", type=float, default=1.0, help="oracle seconds per structure")
     run.set_defaults(function=utilization)
+    run = commands.add_parser("startup", help="CPU seconds a fresh oracle worker needs")
+    run.set_defaults(function=startup)
     run = commands.add_parser("scale", help="stages of choosing picks at many candidates")
     run.add_argument("--campaign", type=Path, required=True, help="from `overhead`")
     run.add_argument("--sizes", type=int, nargs="+", default=[256, 1024, 4096])
