@@ -12,6 +12,8 @@ GP heads on the embedding (:mod:`surrogates.head`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import tempfile
 from collections.abc import Sequence
@@ -82,7 +84,8 @@ def graph_dataset(
     if targets is None:
         targets = np.zeros((len(structures), num_outputs(network)))
     converter = Structure2Graph(element_types=network.element_types, cutoff=network.cutoff)
-    with tempfile.TemporaryDirectory() as root:
+    # MatGL reports its graph conversion on stderr ("Processing...", a progress bar) each call
+    with tempfile.TemporaryDirectory() as root, contextlib.redirect_stderr(io.StringIO()):
         return MGLDataset(
             structures=list(structures),
             labels={LABEL_KEY: np.asarray(targets, dtype=float).tolist()},

@@ -138,7 +138,7 @@ class Campaign:
         summary["adapter_model"] = adapter_model
         self.write_round_outputs(number, table)
         self.store.save_summary(number, summary)
-        self.console.print(round_line(summary), highlight=False)
+        self.console.print(round_line(summary), highlight=False, soft_wrap=True)
 
     def evaluate(self, number: int, pending: Sequence[tuple[str, Structure]]) -> None:
         """Evaluate the pending picks as Ray tasks, persisting each result as it returns."""

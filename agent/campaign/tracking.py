@@ -131,7 +131,8 @@ class CampaignTracker:
         """Log the rounds from ``state.logged_rounds`` to ``state.next_round - 1``."""
         import mlflow
 
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+        for name in ("alembic", "mlflow.store.db.utils"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         mlflow.set_tracking_uri(self.uri)
         experiment = experiment_id(mlflow, self.config.mlflow.experiment, self.uri)
         with mlflow.start_run(
