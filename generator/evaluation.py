@@ -3,7 +3,7 @@
 Definitions follow CDVAE/MatterGen:
 
 * structural validity: every interatomic distance (periodic images included) ≥ 0.5 Å and cell
-  volume ≥ 0.1 Å³;
+  volume ≥ 0.1 Å³ (and at most ``MAX_VOLUME_PER_ATOM`` per atom);
 * compositional validity: SMACT charge neutrality with the Pauling electronegativity test
   (``smact.screening.smact_validity``; pure metals and alloys count as valid). SMACT enumerates
   oxidation-state combinations, which grows combinatorially with the number of elements (minutes
@@ -42,6 +42,7 @@ from generator.data.paths import SPLITS, canonical_dataset_name
 from generator.data.readers import MIN_INTERATOMIC_DISTANCE
 
 MIN_VOLUME = 0.1  # Å³
+MAX_VOLUME_PER_ATOM = 500.0  # Å³; the loosest element crystal, bcc Cs, has 116 Å³ per atom
 MAX_SMACT_ELEMENTS = 8
 MATCHER_SETTINGS = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
 
@@ -88,7 +89,13 @@ def load_reference(name: str, data_dir: str | Path | None = None) -> ReferenceSe
 
 
 def structurally_valid(structure: Structure) -> bool:
-    if structure.volume < MIN_VOLUME:
+    """No two atoms, nor an atom and its own periodic image, closer than 0.5 Å, and a cell volume
+    between 0.1 Å³ and ``MAX_VOLUME_PER_ATOM`` per atom (a sampler that diverged can end with
+    cells of 10¹¹ Å, on which neighbour searches cannot run)."""
+    volume = structure.volume
+    if not MIN_VOLUME <= volume <= MAX_VOLUME_PER_ATOM * len(structure):
+        return False
+    if min(structure.lattice.get_lll_reduced_lattice().abc) < MIN_INTERATOMIC_DISTANCE:
         return False
     if len(structure) < 2:
         return True

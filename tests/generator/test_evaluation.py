@@ -6,7 +6,12 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from generator.data import CrystalDataset, CrystalRecord, SkipReport
-from generator.evaluation import ReferenceSet, compositionally_valid, evaluate_samples
+from generator.evaluation import (
+    ReferenceSet,
+    compositionally_valid,
+    evaluate_samples,
+    structurally_valid,
+)
 
 
 def crystal(species, coords, a=4.0) -> Structure:
@@ -87,3 +92,17 @@ def test_compositions_beyond_the_smact_limit_are_invalid_without_enumeration():
         [[i / 10, (3 * i % 10) / 10, (7 * i % 10) / 10] for i in range(10)],
     )
     assert compositionally_valid(many) is False
+
+
+@pytest.mark.parametrize(
+    ("lattice", "valid"),
+    [
+        (Lattice.cubic(3.0), True),
+        (Lattice.orthorhombic(0.3, 6.0, 6.0), False),  # each atom 0.3 Å from its own image
+        (Lattice.orthorhombic(2.4e11, 7.7e10, 8.7e10), False),  # a diverged sample's cell
+        (Lattice.cubic(12.0), False),  # 864 Å³ per atom: no crystal is this loose
+    ],
+)
+def test_structural_validity_bounds_the_cell(lattice, valid):
+    structure = Structure(lattice, ["Cs", "Cs"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    assert structurally_valid(structure) is valid
