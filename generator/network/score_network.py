@@ -56,7 +56,13 @@ def _mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
 
 class InteractionBlock(nn.Module):
     """Pre-norm residual block: pair messages from both atoms' features and the pair's invariant
-    features, averaged over each atom's crystal, then an atom-wise update."""
+    features, averaged over each atom's crystal, then an atom-wise update.
+
+    The message MLP's first layer acts on ``[h_i, h_j, f_ij]``; it is applied as
+    ``W_i h_i + W_j h_j + W_f f_ij + b`` with the atom terms computed once per atom and gathered,
+    not once per pair: the same function, at about half the cost, since a batch has
+    ``E = Σ N_b²`` pairs against ``n = Σ N_b`` atoms.
+    """
 
     def __init__(self, hidden_dim: int, pair_feature_dim: int) -> None:
         super().__init__()
@@ -65,6 +71,21 @@ class InteractionBlock(nn.Module):
             _mlp(2 * hidden_dim + pair_feature_dim, hidden_dim, hidden_dim), nn.SiLU()
         )
         self.update = _mlp(2 * hidden_dim, hidden_dim, hidden_dim)
+
+    def pair_messages(
+        self, h: torch.Tensor, pair_features: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
+    ) -> torch.Tensor:
+        """``(E, H)`` messages of the pairs ``(src, dst)`` from normalized atom features ``h``."""
+        mlp, activation = self.message
+        first, *rest = mlp
+        width = h.shape[-1]
+        w_src, w_dst, w_pair = first.weight.split([width, width, pair_features.shape[-1]], dim=1)
+        pre = nn.functional.linear(pair_features, w_pair, first.bias)
+        pre = pre + (h @ w_src.T)[src]
+        pre += (h @ w_dst.T)[dst]
+        for layer in rest:
+            pre = layer(pre)
+        return activation(pre)
 
     def forward(
         self,
@@ -77,7 +98,7 @@ class InteractionBlock(nn.Module):
         """Args: hidden ``(n, H)``; pair_features ``(E, F)``; src, dst ``(E,)``; num_neighbours
         ``(n, 1)`` atoms in each atom's crystal. Returns the updated ``(n, H)``."""
         h = self.norm(hidden)
-        messages = self.message(torch.cat([h[src], h[dst], pair_features], dim=-1))
+        messages = self.pair_messages(h, pair_features, src, dst)
         pooled = torch.zeros_like(h).index_add_(0, src, messages) / num_neighbours
         return hidden + self.update(torch.cat([h, pooled], dim=-1))
 
