@@ -23,6 +23,7 @@ from generator.conditioning import (
     parse_targets,
 )
 from generator.conditioning.errors import ConditionError
+from generator.conditioning.properties import element_numbers
 from generator.pretrained import default_checkpoint
 from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
 from generator.training.model_io import TrainedGenerator
@@ -118,6 +119,7 @@ def generate(
     batch_size: int = 64,
     seed: int = 0,
     type_temperature: float = SamplerConfig.type_temperature,
+    elements: str | Sequence[str] | None = None,
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -127,10 +129,12 @@ def generate(
             adapted model.
         guidance: γ of classifier-free guidance (1: conditional model, 0: unconditional).
         type_temperature: see :class:`~generator.sampling.SamplerConfig`.
+        elements: a chemical system (``"Li-Co-O"``) or element symbols that every structure's
+            elements must come from (a hard restriction of the atom types; None: any element).
 
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
-            values.
+            values, unknown elements.
         SamplingError: every crystal diverged in more than ``MAX_RETRIES`` batches in a row.
     """
     generator = load_generator(Path(model_path) if model_path else default_checkpoint())
@@ -140,7 +144,11 @@ def generate(
     for result, _ in generate_batches(
         generator,
         count,
-        config=SamplerConfig(num_steps=steps, type_temperature=type_temperature),
+        config=SamplerConfig(
+            num_steps=steps,
+            type_temperature=type_temperature,
+            elements=None if elements is None else tuple(element_numbers(elements)),
+        ),
         targets=targets,
         guidance=guidance,
         batch_size=batch_size,

@@ -47,6 +47,9 @@ class SamplerConfig:
         1.0 its crystals hold 7.9 distinct elements on average against 3.0 in MP-20, with 0.5
         2.7, and structural validity rises from 66% to 84% (32 samples, 100 steps; see
         ``bench/RESULTS.md``).
+    elements: atomic numbers the atom types are restricted to (e.g. ``(3, 27, 8)`` for
+        Li-Co-O): every other element's logit is −∞ whenever a type is drawn, so each crystal's
+        elements are a subset of these. None: any element.
     """
 
     num_steps: int = 1000
@@ -55,6 +58,7 @@ class SamplerConfig:
     lattice_snr: float = 0.2
     min_volume_per_atom: float = 0.1
     type_temperature: float = 0.5
+    elements: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -205,9 +209,7 @@ def sample(
             state, alive = _accepted(state, proposal, alive, config, t_now)
         last = i == config.num_steps - 1
         scores, alive = _screened(score_fn(state, t_now), state, alive)
-        proposal = _predictor_step(
-            model, state, scores, t_now, t_next, last, config.type_temperature
-        )
+        proposal = _predictor_step(model, state, scores, t_now, t_next, last, config)
         state, alive = _accepted(state, proposal, alive, config, t_now)
     kept = torch.nonzero(alive).squeeze(-1)
     return SampledBatch(_select(state, kept).to_batch(), kept, num_crystals)
@@ -245,20 +247,25 @@ def _predictor_step(
     t_now: torch.Tensor,
     t_next: torch.Tensor,
     last: bool,
-    type_temperature: float,
+    config: SamplerConfig,
 ) -> CrystalState:
     """Ancestral step of all three components from ``t_now`` to ``t_next``."""
     cfg = model.config
+    type_logits = scores.type_logits
+    if config.elements is not None:
+        allowed = torch.zeros(type_logits.shape[-1], dtype=torch.bool, device=type_logits.device)
+        allowed[[z - 1 for z in config.elements]] = True
+        type_logits = type_logits.masked_fill(~allowed, float("-inf"))
     atom_now, atom_next = t_now[state.batch], t_next[state.batch]
     atom_count = state.num_atoms[state.batch]
     return replace(
         state,
         tokens=cfg.atom_types.reverse_step(
             state.tokens,
-            scores.type_logits,
+            type_logits,
             cfg.atom_types.discrete_step(atom_now),
             cfg.atom_types.discrete_step(atom_next),
-            type_temperature,
+            config.type_temperature,
         ),
         frac_coords=cfg.coordinates.predictor_step(
             state.frac_coords,

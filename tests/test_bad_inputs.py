@@ -127,6 +127,8 @@ CASES = [
     # campaign configs
     Case("campaign-wrong-type", "run {in}/configs/campaign_wrong_type.yaml",
          "acquisition.q: Input should be a valid integer"),
+    Case("campaign-unknown-element", "run {in}/configs/campaign_unknown_element.yaml",
+         "generator.elements: Value error, unknown element 'Xx'"),
     Case("campaign-unknown-key", "run {in}/configs/campaign_unknown_key.yaml",
          "objectivs: Extra inputs are not permitted"),
     Case("campaign-min-above-max", "run {in}/configs/campaign_min_above_max.yaml",
@@ -206,6 +208,8 @@ CASES = [
     Case("labels-not-oracle-results", FINETUNE + " {in}/labels/garbled.jsonl",
          "garbled.jsonl:1: not an oracle result"),
     # checkpoints
+    Case("sample-unknown-element", "generator sample --num 1 --out {in}/samples --elements Li-Xx-O",
+         "--elements: unknown element 'Xx' in chemical system 'Li-Xx-O'"),
     Case("checkpoint-truncated", SAMPLE + " {in}/generated/truncated.pt",
          "truncated.pt: not a readable checkpoint (the file is truncated or corrupt)"),
     Case("checkpoint-random-bytes", SAMPLE + " {in}/generated/random.pt",

@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.campaign.quantities import Source, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
+from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
 from oracles.registry import OracleSpec, resolve_oracle_class
@@ -99,7 +100,8 @@ class GeneratorSettings(StrictModel):
     fixed value, a range (``">0.15"``, ``"0.1<x<0.2"``), or ``beyond_front``: a target just past
     the best value on the current Pareto front (by ``target_step`` of the observed spread).
     Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
-    ``type_temperature``: see :class:`generator.sampling.SamplerConfig`.
+    ``type_temperature``: see :class:`generator.sampling.SamplerConfig`. ``elements``: a
+    chemical system (``Fe-Co-N``) that every sampled structure's elements must come from.
 
     ``source`` ``generator`` samples the diffusion model; a dataset name (``mp_20``) screens that
     dataset's known structures instead, ``num_candidates`` drawn at random each round (the
@@ -113,6 +115,15 @@ class GeneratorSettings(StrictModel):
     batch_size: int = Field(64, gt=0, description="crystals sampled at once")
     guidance: float = Field(2.0, ge=0, description="classifier-free guidance factor γ")
     type_temperature: float = Field(SamplerConfig.type_temperature, gt=0)
+    elements: str | None = Field(None, description="restrict sampled elements, e.g. 'Fe-Co-N'")
+
+    @field_validator("elements")
+    @classmethod
+    def known_elements(cls, value: str | None) -> str | None:
+        if value is not None:
+            element_numbers(value)  # ConditionError, a ValueError, names the unknown symbol
+        return value
+
     conditions: dict[str, str | float | int] = Field(default_factory=dict)
     target_step: float = Field(0.1, gt=0)
 

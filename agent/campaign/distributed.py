@@ -85,6 +85,7 @@ def generate_structures(
     batch_size: int,
     seed: int,
     type_temperature: float,
+    elements: str | None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped."""
     from generator.guided import generate
@@ -98,6 +99,7 @@ def generate_structures(
         batch_size=batch_size,
         seed=seed,
         type_temperature=type_temperature,
+        elements=elements,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 

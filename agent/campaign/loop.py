@@ -180,6 +180,7 @@ class Campaign:
                 settings.batch_size,
                 self.config.seed * 100_003 + number,
                 settings.type_temperature,
+                settings.elements,
                 num_gpus=self.config.ray.generator_gpus,
             )
             structures = [Structure.from_dict(s) for s in generated]

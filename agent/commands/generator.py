@@ -20,6 +20,7 @@ from agent.yaml_config import load_yaml_config
 from generator.conditioning import FinetuneConfig, finetune, load_generator, split_condition
 from generator.conditioning.errors import ConditionError
 from generator.conditioning.labels import read_labeled_structures
+from generator.conditioning.properties import element_numbers
 from generator.guided import generate_batches, load_start, resolve_targets
 from generator.pretrained import default_checkpoint
 from generator.sample_writer import SampleWriter, read_samples
@@ -64,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=SamplerConfig.type_temperature,
         help="divides the atom-type logits (1: the model's own kernel; default "
         f"{SamplerConfig.type_temperature}, see SamplerConfig)",
+    )
+    sample.add_argument(
+        "--elements",
+        metavar="SYSTEM",
+        help="draw atom types only from these elements, e.g. Li-Co-O (default: any)",
     )
     sample.add_argument("--batch-size", type=positive_int, default=64)
     sample.add_argument(
@@ -188,7 +194,11 @@ def run_sample(args: argparse.Namespace) -> int:
         generator,
         args.num,
         done=writer.num_written,
-        config=SamplerConfig(num_steps=steps, type_temperature=args.type_temperature),
+        config=SamplerConfig(
+            num_steps=steps,
+            type_temperature=args.type_temperature,
+            elements=restricted_elements(args.elements),
+        ),
         targets=targets,
         guidance=args.guidance,
         batch_size=args.batch_size,
@@ -210,6 +220,16 @@ def run_sample(args: argparse.Namespace) -> int:
         f"{dropped} diverged crystals dropped and replaced{guided}"
     )
     return 0
+
+
+def restricted_elements(system: str | None) -> tuple[int, ...] | None:
+    """Atomic numbers of ``--elements`` (``Li-Co-O``), None when not given."""
+    if system is None:
+        return None
+    try:
+        return tuple(element_numbers(system))
+    except ConditionError as exc:
+        raise ConditionError(f"--elements: {exc}") from exc
 
 
 def parse_conditions(texts: list[str]) -> dict[str, str]:

@@ -72,6 +72,14 @@ def test_sample_with_fixed_atom_count(tiny_model, tmp_path):
     assert [len(f) for f in read(out / "samples.extxyz", index=":")] == [4, 4]
 
 
+def test_sample_restricted_to_a_chemical_system(tiny_model, tmp_path):
+    out = tmp_path / "fe-o"
+    assert main(sample_argv(tiny_model, out, "--num", "3", "--elements", "Fe-O")) == 0
+    frames = read(out / "samples.extxyz", index=":")
+    assert len(frames) == 3
+    assert set().union(*(f.get_chemical_symbols() for f in frames)) <= {"Fe", "O"}
+
+
 def test_sample_rejects_bad_arguments(tiny_model, tmp_path, capsys):
     with pytest.raises(SystemExit) as error:
         main(["generator", "sample", "--checkpoint", str(tiny_model), "--num", "0", "--out", "x"])

@@ -37,6 +37,18 @@ def test_samples_are_well_formed_structures() -> None:
     assert all(isinstance(s, Structure) for s in result.structures)
 
 
+def test_restricted_elements_are_the_only_ones_drawn() -> None:
+    torch.manual_seed(1)
+    model = DiffusionModel(SMALL)
+    num_atoms = torch.tensor([4, 9, 16])
+    free = sample(model, num_atoms, SamplerConfig(num_steps=6)).crystals.atomic_numbers
+    assert len(set(free.tolist())) > 3  # an untrained model draws from all elements
+    li_co_o = (3, 27, 8)
+    restricted = sample(model, num_atoms, SamplerConfig(num_steps=6, elements=li_co_o))
+    assert restricted.num_dropped == 0
+    assert set(restricted.crystals.atomic_numbers.tolist()) <= set(li_co_o)
+
+
 def test_exact_scores_recover_the_data_point(small_structures: list[Structure]) -> None:
     """With the exact scores of a one-crystal data set, sampling must return that crystal."""
     torch.manual_seed(0)
