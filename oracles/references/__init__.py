@@ -5,6 +5,7 @@ Each ``<oracle>_mp20.json.gz`` comes with a ``.md`` card saying what was compute
 
 from __future__ import annotations
 
+import functools
 import warnings
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -15,8 +16,10 @@ SHIPPED_HULLS = {"chgnet": "chgnet_mp20.json.gz"}
 """Oracle name -> hull file in this package."""
 
 
+@functools.cache
 def shipped_hull(name: str = "chgnet") -> ReferenceHull:
-    """The shipped MP-20 reference hull (total energies, eV/atom) of the oracle ``name``."""
+    """The shipped MP-20 reference hull (total energies, eV/atom) of the oracle ``name``; read
+    once per process (a hull is not changed by its use, and reading it takes seconds)."""
     if name not in SHIPPED_HULLS:
         shipped = ", ".join(SHIPPED_HULLS)
         raise ValueError(f"no shipped hull for oracle {name!r}; shipped: {shipped}")
