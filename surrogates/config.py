@@ -15,8 +15,10 @@ class DataConfig(StrictModel):
     """Which labeled structures train the network and calibrate the uncertainty head.
 
     ``targets`` are label names of the dataset (e.g. ``formation_energy_per_atom`` in eV/atom,
-    ``dft_mag_density`` in µB/Å³). The network trains on ``train_splits``; the head's calibration
-    uses ``calibration_split``, which the network never sees.
+    ``dft_mag_density`` in µB/Å³). The heads are calibrated on ``max_calibration`` structures
+    (all when None) drawn at random from ``calibration_split``; the network trains on the rest of
+    ``train_splits`` (at most ``max_train``), so it never sees a calibration structure even when
+    the calibration split is also a training split.
     """
 
     dataset: str = "mp_20"

@@ -9,7 +9,7 @@ measures a checkpoint on held-out structures.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +30,12 @@ from surrogates.surrogate import RefitReport, Surrogate
 
 @dataclass(frozen=True)
 class LabeledStructures:
-    """``n`` structures with ``(n, T)`` labels (NaN where unknown)."""
+    """``n`` structures with ``(n, T)`` labels (NaN where unknown); ``rows`` names each one by
+    ``(split, index in the split)``."""
 
     structures: list[Structure]
     labels: np.ndarray
+    rows: list[tuple[str, int]]
 
     def column(self, index: int) -> np.ndarray:
         return self.labels[:, index]
@@ -56,21 +58,51 @@ class TrainResult:
 
 
 def load_labeled(
-    data: DataConfig, splits: Sequence[str], limit: int | None, seed: int
+    data: DataConfig,
+    splits: Sequence[str],
+    limit: int | None,
+    seed: int,
+    exclude: Collection[tuple[str, int]] = (),
 ) -> LabeledStructures:
-    """Structures and target labels of ``splits``; at most ``limit``, drawn at random (seeded)."""
-    datasets = [
-        load_dataset_split(data.dataset, split, data.data_dir, progress=False) for split in splits
+    """Structures and target labels of ``splits`` but the ``(split, index)`` rows of ``exclude``;
+    at most ``limit``, drawn at random (seeded)."""
+    datasets = {
+        split: load_dataset_split(data.dataset, split, data.data_dir, progress=False)
+        for split in splits
+    }
+    excluded = set(exclude)
+    rows = [
+        (split, i)
+        for split, d in datasets.items()
+        for i in range(len(d))
+        if (split, i) not in excluded
     ]
-    rows = [(d, i) for d in datasets for i in range(len(d))]
     if limit is not None and limit < len(rows):
         chosen = np.sort(np.random.default_rng(seed).choice(len(rows), limit, replace=False))
         rows = [rows[i] for i in chosen]
-    labels = {id(d): np.stack([d.property(t) for t in data.targets], axis=-1) for d in datasets}
+    labels = {
+        split: np.stack([d.property(t) for t in data.targets], axis=-1)
+        for split, d in datasets.items()
+    }
     return LabeledStructures(
-        structures=[d.structure(i) for d, i in rows],
-        labels=np.array([labels[id(d)][i] for d, i in rows]).reshape(len(rows), -1),
+        structures=[datasets[split].structure(i) for split, i in rows],
+        labels=np.array([labels[split][i] for split, i in rows]).reshape(len(rows), -1),
+        rows=rows,
     )
+
+
+def load_training_and_calibration(
+    data: DataConfig, seed: int
+) -> tuple[LabeledStructures, LabeledStructures]:
+    """The network's training structures and the heads' calibration structures, disjoint.
+
+    Calibration rows are drawn first from ``data.calibration_split``; when that split is also a
+    training split, its calibration rows are left out of training, so that the heads are
+    calibrated on structures the network never saw.
+    """
+    calibration = load_labeled(data, [data.calibration_split], data.max_calibration, seed)
+    training = load_labeled(data, data.train_splits, data.max_train, seed, calibration.rows)
+    return training, calibration
 
 
 def evaluate_surrogate(surrogate: Surrogate, data: LabeledStructures) -> Evaluation:
@@ -107,10 +139,7 @@ def tracking(config: TrackingConfig, run_name: str, params: dict | None = None):
 def train(config: SurrogateConfig, progress: bool = True) -> TrainResult:
     """Train the network, fit and calibrate the heads, save the checkpoint, log to MLflow."""
     seed = config.training.seed
-    train_data = load_labeled(config.data, config.data.train_splits, config.data.max_train, seed)
-    cal_data = load_labeled(
-        config.data, [config.data.calibration_split], config.data.max_calibration, seed
-    )
+    train_data, cal_data = load_training_and_calibration(config.data, seed)
     params = {"config": config.model_dump_json(), "num_train": len(train_data.structures)}
     with tracking(config.tracking, config.name, params) as mlflow:
         logger = None

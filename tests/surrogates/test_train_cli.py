@@ -9,8 +9,9 @@ import pytest
 import yaml
 
 from agent.commands import surrogate as surrogate_command
-from surrogates.config import load_config
+from surrogates.config import DataConfig, load_config
 from surrogates.surrogate import Surrogate
+from surrogates.train import load_training_and_calibration
 
 ROWS = {"train": 70, "val": 50}
 
@@ -73,6 +74,26 @@ def test_train_then_evaluate(small_mp20, tmp_path, monkeypatch, session_cache, c
     logged = {key for run_ in runs for key in run_.data.metrics}
     assert {"refit_seconds", "scale_band_gap"} <= logged
     assert "val_band_gap_coverage" in logged
+
+
+def test_calibration_structures_are_never_trained_on(small_mp20):
+    data = DataConfig(
+        data_dir=small_mp20,
+        targets=["formation_energy_per_atom"],
+        train_splits=["train", "val"],
+        calibration_split="val",
+        max_calibration=20,
+    )
+    training, calibration = load_training_and_calibration(data, seed=3)
+    assert len(calibration.rows) == 20
+    assert {split for split, _ in calibration.rows} == {"val"}
+    assert not set(training.rows) & set(calibration.rows)
+    assert len(training.rows) == ROWS["train"] + ROWS["val"] - 20
+    val = pd.read_csv(small_mp20 / "mp_20/structures/val.csv.gz")
+    expected = val["formation_energy_per_atom"].to_numpy()[[i for _, i in calibration.rows]]
+    assert calibration.labels[:, 0].tolist() == pytest.approx(expected.tolist())
+    training_again, calibration_again = load_training_and_calibration(data, seed=3)
+    assert calibration_again.rows == calibration.rows and training_again.rows == training.rows
 
 
 def test_config_errors_name_the_field(tmp_path):
