@@ -127,13 +127,14 @@ def main() -> None:
                 rows.append(sample_and_evaluate(args, steps, num, reference, Path(workdir)))
     print()
     print(
-        "| steps | samples | s/structure | peak MB | struct. valid | comp. valid | unique "
-        "| novel | formula w/o structure | W1 atoms | W1 elements |"
+        "| steps | requested | diverged | s/requested structure | peak MB | struct. valid "
+        "| comp. valid | unique | novel | formula w/o structure | W1 atoms | W1 elements |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['steps']} | {r['num']} | {r['seconds'] / r['num']:.3f} | {r['peak_mb']:.0f} "
+            f"| {r['steps']} | {r['num']} | {r['dropped']} | {r['seconds'] / r['num']:.3f} "
+            f"| {r['peak_mb']:.0f} "
             f"| {100 * r['structurally_valid_fraction']:.1f}% "
             f"| {100 * r['compositionally_valid_fraction']:.1f}% "
             f"| {100 * r['unique_fraction']:.1f}% | {100 * r['novel_fraction']:.1f}% "
