@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 LOCAL_STORE = Path("mlruns")
+logger = logging.getLogger(__name__)
 
 
 def local_tracking_uri(directory: Path = LOCAL_STORE) -> str:
@@ -41,6 +42,20 @@ def experiment_id(mlflow, name: str, tracking_uri: str) -> str:
     return mlflow.create_experiment(name, artifact_location=artifact_location)
 
 
+def run_exists(mlflow, run_id: str) -> bool:
+    """Whether the current tracking store holds the run ``run_id`` (other errors propagate)."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
+
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException as error:
+        if error.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST):
+            return False
+        raise
+    return True
+
+
 @contextmanager
 def tracked_run(
     experiment: str,
@@ -52,6 +67,9 @@ def tracked_run(
     """An active MLflow run (resumed when ``run_id`` is given), with ``params`` logged once, when
     the run is created (MLflow refuses to change a logged parameter).
 
+    A ``run_id`` that this tracking store does not hold (a job resumed against another store)
+    starts a new run, with a warning, rather than failing.
+
     Yields the ``mlflow`` module, so callers log with ``mlflow.log_metrics`` and friends.
     """
     import mlflow
@@ -59,6 +77,9 @@ def tracked_run(
     logging.getLogger("alembic").setLevel(logging.WARNING)
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
+    if run_id is not None and not run_exists(mlflow, run_id):
+        logger.warning("MLflow run %s is not in %s; logging to a new run", run_id, uri)
+        run_id = None
     with mlflow.start_run(
         run_id=run_id, experiment_id=experiment_id(mlflow, experiment, uri), run_name=run_name
     ):

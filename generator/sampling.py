@@ -232,10 +232,10 @@ def _corrector_step(
             scores.coordinates,
             config.coordinate_snr,
             state.batch,
-            state.num_atoms.shape[0],
+            cfg.coordinates.sigma(t_now, state.num_atoms).squeeze(-1),
         ),
         lattice=cfg.lattice.corrector_step(
-            state.lattice, scores.lattice, config.lattice_snr, t_now, t_next
+            state.lattice, scores.lattice, config.lattice_snr, t_now, t_next, state.num_atoms
         ),
     )
 

@@ -175,13 +175,18 @@ class CoordinateDiffusion:
         score: torch.Tensor,
         snr: float,
         batch: torch.Tensor,
-        num_crystals: int,
+        sigma: torch.Tensor,
     ) -> torch.Tensor:
-        """One Langevin step on the torus with the step size set per crystal by ``snr``.
+        """One Langevin step on the torus, the step size set by ``snr`` (see
+        :func:`~generator.diffusion.langevin.langevin_step_size`).
 
-        The step is ``2 (snr ‖z‖ / ‖s‖)²`` with norms over each crystal's atoms, as in
-        Song et al. (2021); returns ``(n, 3)`` coordinates in [0, 1).
+        Args:
+            frac_coords: ``(n, 3)``; score: ``(n, 3)``; batch: ``(n,)`` crystal of each atom.
+            sigma: ``(B,)`` each crystal's noise level ``σ(t) N^(-1/3)`` (see :meth:`sigma`).
+
+        Returns:
+            ``(n, 3)`` coordinates in [0, 1).
         """
         noise = torch.randn_like(frac_coords)
-        step = langevin_step_size(noise, score, snr, batch, num_crystals)[batch].unsqueeze(-1)
+        step = langevin_step_size(noise, score, snr, batch, sigma)[batch].unsqueeze(-1)
         return wrap(frac_coords + step * score + torch.sqrt(2 * step) * noise)

@@ -161,13 +161,19 @@ class LatticeDiffusion:
         snr: float,
         t_now: torch.Tensor,
         t_next: torch.Tensor,
+        num_atoms: torch.Tensor,
     ) -> torch.Tensor:
-        """One Langevin step with symmetric noise; the step ``2 α (snr ‖z‖/‖s‖)²`` per crystal,
-        ``α = (a(t_now)/a(t_next))²`` as for VP processes in Song et al. (2021).
+        """One Langevin step with symmetric noise at ``t_now``; the step of
+        :func:`~generator.diffusion.langevin.langevin_step_size` times
+        ``α = (a(t_now)/a(t_next))²``, as for VP processes in Song et al. (2021).
+
+        Args:
+            lattice: ``(B, 3, 3)``; score: ``(B, 3, 3)`` at ``t_now``; t_now, t_next,
+                num_atoms: ``(B,)``.
         """
         noise = symmetric_noise(lattice.shape, lattice.dtype, lattice.device)
         index = torch.arange(lattice.shape[0], device=lattice.device)
         alpha = (self.mean_coefficient(t_now) / self.mean_coefficient(t_next)) ** 2
-        step = alpha * langevin_step_size(noise, score, snr, index, lattice.shape[0])
-        step = step.reshape(-1, 1, 1)
+        std = self.std(t_now, num_atoms).reshape(-1)
+        step = (alpha * langevin_step_size(noise, score, snr, index, std)).reshape(-1, 1, 1)
         return lattice + step * score + torch.sqrt(2 * step) * noise

@@ -99,3 +99,26 @@ def test_loss_vanishes_for_the_exact_score() -> None:
     std = torch.rand(5, 1, 1, dtype=torch.float64) + 0.1
     assert process.loss(-noise / std, noise, std).abs().max().item() < 1e-24
     assert process.loss(torch.zeros_like(noise), noise, std).min().item() > 0
+
+
+def test_corrector_with_exact_score_keeps_the_marginal() -> None:
+    """Langevin steps with the exact score of q(L_t | L_0) leave that Gaussian (nearly) in place:
+    each step of size h inflates the variance by a factor 1 + (h/std²)² ≈ 1.006 at snr 0.2."""
+    torch.manual_seed(0)
+    process = LatticeDiffusion()
+    count = 40_000
+    cell = torch.tensor([[4.0, 0.5, 0.0], [0.0, 5.0, 0.2], [0.3, 0.0, 6.0]], dtype=torch.float64)
+    lattice0 = symmetrize_lattice(cell)
+    lattice0 = (0.5 * (lattice0 + lattice0.T)).expand(count, 3, 3)
+    n = torch.full((count,), 6)
+    t_now = torch.full((count,), 0.3, dtype=torch.float64)
+    t_next = torch.full((count,), 0.299, dtype=torch.float64)
+    lattice, _ = process.sample_marginal(lattice0, t_now, n)
+    mean = process.marginal_mean(lattice0, t_now, n)
+    std = process.std(t_now, n)
+    for _ in range(3):
+        score = -(lattice - mean) / std**2
+        lattice = process.corrector_step(lattice, score, 0.2, t_now, t_next, n)
+    assert torch.allclose(lattice, lattice.transpose(-1, -2), atol=1e-12)
+    assert torch.allclose(lattice.mean(0), mean[0], atol=0.02)
+    assert torch.allclose(lattice.std(0), std[0].expand(3, 3), rtol=0.03)
