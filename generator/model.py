@@ -173,8 +173,12 @@ class DiffusionModel(nn.Module):
         batch: CrystalBatch,
         t: torch.Tensor | None = None,
         hooks: Sequence[BlockHook] = (),
+        type_logit_bias: torch.Tensor | None = None,
     ) -> DiffusionLoss:
-        """Training loss on clean crystals, at times ``t`` ``(B,)`` or uniformly drawn ones."""
+        """Training loss on clean crystals, at times ``t`` ``(B,)`` or uniformly drawn ones.
+
+        ``hooks`` act after every block; ``type_logit_bias`` ``(B, MAX_Z)`` is added to the type
+        logits of each crystal's atoms (both from property adapters)."""
         cfg = self.config
         clean = CrystalState.from_batch(batch)
         if t is None:
@@ -194,6 +198,9 @@ class DiffusionModel(nn.Module):
 
         noisy = replace(clean, tokens=noisy_tokens, frac_coords=noisy_coords, lattice=noisy_lattice)
         scores = self(noisy, t, hooks)
+        type_logits = scores.type_logits
+        if type_logit_bias is not None:
+            type_logits = type_logits + type_logit_bias[clean.batch]
         coordinates = cfg.coordinates.loss(
             scores.coordinates, coord_target, sigma, clean.batch, clean.num_atoms
         ).mean()
@@ -201,7 +208,7 @@ class DiffusionModel(nn.Module):
             scores.lattice, lattice_noise, cfg.lattice.std(t, clean.num_atoms)
         ).mean()
         atom_types = cfg.atom_types.loss(
-            scores.type_logits, clean.tokens, noisy_tokens, step, clean.batch, clean.num_atoms
+            type_logits, clean.tokens, noisy_tokens, step, clean.batch, clean.num_atoms
         ).mean()
         total = (
             cfg.coordinate_weight * coordinates

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -79,13 +80,18 @@ class AdaptedModel(nn.Module):
 
     def forward(self, state: CrystalState, t: torch.Tensor, conditions: Conditions) -> ScoreOutput:
         """Scores of a noisy batch at times ``t`` ``(B,)`` under ``conditions``."""
-        return self.base(state, t, self._hooks(conditions, state.num_atoms.shape[0]))
+        values = self._values(conditions, state.num_atoms.shape[0])
+        scores = self.base(state, t, self._hooks(values))
+        return replace(
+            scores, type_logits=scores.type_logits + self._type_logit_bias(values)[state.batch]
+        )
 
     def loss(
         self, batch: CrystalBatch, conditions: Conditions, t: torch.Tensor | None = None
     ) -> DiffusionLoss:
         """The base model's training loss with the adapters conditioned on ``conditions``."""
-        return self.base.loss(batch, t, self._hooks(conditions, batch.num_crystals))
+        values = self._values(conditions, batch.num_crystals)
+        return self.base.loss(batch, t, self._hooks(values), self._type_logit_bias(values))
 
     def unconditional(self, num_crystals: int) -> dict[str, PropertyValues]:
         """Conditions that condition nothing, for ``num_crystals`` crystals."""
@@ -107,17 +113,26 @@ class AdaptedModel(nn.Module):
 
         return score_fn
 
-    def _hooks(self, conditions: Conditions, num_crystals: int) -> list[BlockHook]:
-        """One hook per adapter; a property missing from ``conditions`` is unconditioned."""
+    def _values(self, conditions: Conditions, num_crystals: int) -> dict[str, PropertyValues]:
+        """Every adapter's condition on the model's device and dtype; a property missing from
+        ``conditions`` is unconditioned."""
         missing = set(conditions) - set(self.adapters)
         if missing:
             raise ConditionError(f"no adapter for {', '.join(sorted(missing))}")
         parameter = next(self.parameters())
-        hooks = []
-        for name, adapter in self.adapters.items():
+        values = {}
+        for name in self.adapters:
             condition = conditions.get(name) or self.specs[name].encode([None] * num_crystals)
-            values = condition.values.to(parameter.device)
-            if values.is_floating_point():
-                values = values.to(parameter.dtype)
-            hooks.append(adapter.hook(PropertyValues(values, condition.present.to(values.device))))
-        return hooks
+            raw = condition.values.to(parameter.device)
+            if raw.is_floating_point():
+                raw = raw.to(parameter.dtype)
+            values[name] = PropertyValues(raw, condition.present.to(raw.device))
+        return values
+
+    def _hooks(self, values: Mapping[str, PropertyValues]) -> list[BlockHook]:
+        """One block hook per adapter."""
+        return [adapter.hook(values[name]) for name, adapter in self.adapters.items()]
+
+    def _type_logit_bias(self, values: Mapping[str, PropertyValues]) -> torch.Tensor:
+        """``(B, MAX_Z)`` the adapters' summed increments of each crystal's type logits."""
+        return sum(adapter.type_logit_bias(values[name]) for name, adapter in self.adapters.items())

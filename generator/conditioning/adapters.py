@@ -1,8 +1,16 @@
-"""Property adapters: per-block residual corrections of the score network's atom features.
+"""Property adapters: per-block residual corrections of the score network's atom features, and a
+direct bias of the atom-type logits.
 
 For each conditioned property and each block ``k``, ``h ← h + W_k · MLP_k([h, e])`` where ``e`` is
-the crystal's property embedding and the mix-in ``W_k`` is initialised to zero, so a fresh adapter
-leaves the base model's outputs unchanged.
+the crystal's property embedding; the atom-type logits of every atom get ``+ U e``. The mix-ins
+``W_k`` and ``U`` are initialised to zero, so a fresh adapter leaves the base model's outputs
+unchanged.
+
+The logit bias is the short path for properties that constrain composition: a chemical system's
+multi-hot embedding can raise its own elements' logits directly, where the block adapters would
+have to learn it through the frozen type head. On the shipped model, chemical-system adapters
+fine-tuned without it (3,000 steps on all of MP-20 train + val) put only 27% of the atoms of
+guided samples in the target elements.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from torch import nn
 
 from generator.conditioning.embeddings import PropertyEmbedding
 from generator.conditioning.properties import PropertySpec, PropertyValues
+from generator.diffusion.atom_types import MAX_Z
 from generator.network import BlockHook
 
 
@@ -61,6 +70,13 @@ class PropertyAdapter(nn.Module):
         self.blocks = nn.ModuleList(
             BlockAdapter(width, config.embedding_dim, hidden_dim) for _ in range(num_blocks)
         )
+        self.type_bias = nn.Linear(config.embedding_dim, MAX_Z)
+        nn.init.zeros_(self.type_bias.weight)
+        nn.init.zeros_(self.type_bias.bias)
+
+    def type_logit_bias(self, condition: PropertyValues) -> torch.Tensor:
+        """``(B, MAX_Z)`` increments of the atom-type logits of each crystal's atoms."""
+        return self.type_bias(self.embedding(condition))
 
     def hook(self, condition: PropertyValues) -> BlockHook:
         """The :class:`BlockHook` that conditions a batch on ``condition`` (``B`` crystals)."""

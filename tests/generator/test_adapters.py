@@ -66,7 +66,12 @@ def test_fresh_adapters_leave_the_base_model_unchanged(tiny_generator, small_bat
                 assert torch.equal(getattr(adapted, name), getattr(base, name))
         torch.nn.init.normal_(model.adapters["space_group"].blocks[1].mix_in.weight)
         changed = scores_at(model, batch, conditions)
-    assert not torch.allclose(changed.type_logits, base.type_logits)
+        assert not torch.allclose(changed.type_logits, base.type_logits)
+        torch.nn.init.zeros_(model.adapters["space_group"].blocks[1].mix_in.weight)
+        torch.nn.init.normal_(model.adapters["chemical_system"].type_bias.weight)
+        biased = scores_at(model, batch, conditions)
+    assert torch.equal(biased.coordinates, base.coordinates)
+    assert not torch.allclose(biased.type_logits, base.type_logits)
 
 
 def test_base_is_frozen_unless_fully_finetuned(tiny_generator) -> None:
