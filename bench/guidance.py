@@ -1,17 +1,19 @@
 """Property guidance: hit rates of chemical-system and space-group targets and the HHI of samples
 against the guidance factor γ, for a model fine-tuned on MP-20.
 
-    python -m bench.guidance [--model FILE] [--properties P ...] [--structures 2000]
+    python -m bench.guidance [--model FILE] [--properties P ...] [--parts P ...] [--structures 2000]
                              [--finetune-steps 600] [--lr 1e-3] [--samples 64] [--steps 100]
-                             [--threads 1] [--out guidance.json]
+                             [--relax chgnet] [--threads 1] [--out guidance.json]
 
 Without ``--model`` it first fine-tunes the shipped base model on the first ``--structures``
 MP-20 train + val structures for ``--properties`` (default chemical_system, space_group and hhi,
-read off the structures); each part below runs if the model has an adapter for its property.
+read off the structures); each part below runs if the model has an adapter for its property
+(``--parts``: only some).
 Chemical systems: the share of samples with exactly the target's elements (and, in brackets, with
 a subset of them), unconditional, guided, and guided with the atom types restricted to the
-system. Space groups: match rates unconditional and guided. HHI is exact (pymatgen's table), so
-its medians and the share of samples inside the target range need no oracle.
+system. Space groups: match rates unconditional and guided, as generated and (``--relax``) after
+relaxing every sample with an oracle. HHI is exact (pymatgen's table), so its medians and the share
+of samples inside the target range need no oracle.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from generator.data import resolve_data_dir
 from generator.guided import GenerationResult, generate
 from generator.pretrained import default_checkpoint
 from generator.training.model_io import TrainedGenerator
+from oracles.registry import build_oracle
 
 PROPERTIES = ["chemical_system", "space_group", "hhi"]
 SYSTEMS = ["Li-O", "Fe-O", "Mg-Si-O", "Na-Cl", "Li-Co-O"]
@@ -117,20 +120,36 @@ def system_rows(model: Path, args: argparse.Namespace, unconditional: list[Struc
     return rows
 
 
-def space_group_rows(model: Path, args: argparse.Namespace, unconditional: list) -> list:
-    """Space-group match rates (spglib, symprec 0.1), unconditional and guided."""
+def relaxed(structures: list[Structure], oracle) -> list[Structure]:
+    """The structures relaxed by ``oracle`` (positions and cell); failed ones are left out."""
+    return [result.structure for result in oracle.evaluate(structures) if result.ok]
+
+
+def space_group_rows(
+    model: Path, args: argparse.Namespace, unconditional: list, oracle=None
+) -> list:
+    """Space-group match rates (spglib, symprec 0.1), unconditional and guided, as generated
+    and, with ``oracle``, after relaxing every sample with it (MatterGen measures relaxed
+    structures)."""
     rows = []
+    relaxed_unconditional = relaxed(unconditional, oracle) if oracle else []
     for group in SPACE_GROUPS:
         guided = sampled(model, args, {"space_group": group}, args.guidance)
-        rows.append(
-            {
-                "target": group,
-                "unconditional": rate(unconditional, same_space_group(group)),
-                "guided": rate(guided.structures, same_space_group(group)),
-                "dropped": guided.num_dropped,
-            }
-        )
-        print("| {target} | {unconditional:.0%} | {guided:.0%} |".format(**rows[-1]), flush=True)
+        row = {
+            "target": group,
+            "unconditional": rate(unconditional, same_space_group(group)),
+            "guided": rate(guided.structures, same_space_group(group)),
+            "dropped": guided.num_dropped,
+        }
+        line = "| {target} | {unconditional:.0%} | {guided:.0%} |"
+        if oracle:
+            row["relaxed_unconditional"] = rate(relaxed_unconditional, same_space_group(group))
+            row["relaxed_guided"] = rate(
+                relaxed(guided.structures, oracle), same_space_group(group)
+            )
+            line += " {relaxed_unconditional:.0%} | {relaxed_guided:.0%} |"
+        rows.append(row)
+        print(line.format(**row), flush=True)
     return rows
 
 
@@ -164,11 +183,17 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="holds mp_20/ (default: the data dir)")
     parser.add_argument("--structures", type=int, default=2000)
     parser.add_argument("--properties", nargs="+", default=PROPERTIES, choices=PROPERTIES)
+    parser.add_argument(
+        "--parts", nargs="+", choices=PROPERTIES, help="measure only these (default: all)"
+    )
     parser.add_argument("--finetune-steps", type=int, default=600)
     parser.add_argument("--lr", type=float, default=FinetuneConfig.lr, help="adapter lr")
     parser.add_argument("--samples", type=int, default=64, help="samples per target")
     parser.add_argument("--steps", type=int, default=100, help="reverse steps")
     parser.add_argument("--guidance", type=float, default=2.0)
+    parser.add_argument(
+        "--relax", metavar="ORACLE", help="also match space groups after relaxing with ORACLE"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("guidance.json"))
@@ -181,7 +206,7 @@ def main() -> None:
         model = args.out.with_suffix(".pt")
         report["finetuning"] = finetuned_model(args, model)
         print(f"fine-tuned: {report['finetuning']}")
-    properties = load_generator(model).model.specs
+    properties = set(load_generator(model).model.specs) & set(args.parts or PROPERTIES)
     unconditional = sampled(model, args, None, 0.0).structures
 
     gamma = f"γ = {args.guidance:g}"
@@ -194,8 +219,12 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=2))
 
     if "space_group" in properties:
-        print(f"\n| space group | unconditional | guided, {gamma} |\n|---|---|---|")
-        report["space_group"] = space_group_rows(model, args, unconditional)
+        header = f"\n| space group | unconditional | guided, {gamma} |"
+        if args.relax:
+            header += f" relaxed by {args.relax}: unconditional | guided |"
+        print(header + "\n|---|---|---|" + ("---|---|" if args.relax else ""))
+        oracle = build_oracle(args.relax) if args.relax else None
+        report["space_group"] = space_group_rows(model, args, unconditional, oracle)
         args.out.write_text(json.dumps(report, indent=2))
 
     if "hhi" in properties:
