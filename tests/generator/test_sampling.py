@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from pymatgen.core import Structure
@@ -12,7 +14,13 @@ from generator.diffusion.coordinates import wrapped_normal_score
 from generator.diffusion.lattice import symmetrize_lattice
 from generator.model import CrystalState, DiffusionModel, DiffusionModelConfig, ScoreOutput
 from generator.network import ScoreNetworkConfig
-from generator.sampling import SamplerConfig, SamplingError, sample, sample_structures
+from generator.sampling import (
+    SamplerConfig,
+    SamplingError,
+    _accepted,
+    sample,
+    sample_structures,
+)
 
 SMALL = DiffusionModelConfig(
     network=ScoreNetworkConfig(hidden_dim=32, num_blocks=2, num_frequencies=4)
@@ -137,6 +145,25 @@ def test_a_collapsed_cell_is_dropped() -> None:
     result = sample_structures(model, torch.tensor([2, 2]), config, collapsing)
     assert result.num_dropped == 1 and len(result.structures) == 1
     assert result.structures[0].volume > 0.1 * 2
+
+
+def test_a_near_singular_cell_is_dropped_only_at_the_end() -> None:
+    """In the noisy phase a lattice eigenvalue may cross zero and come back; only the final cell
+    has to be non-degenerate."""
+    torch.manual_seed(0)
+    model = DiffusionModel(SMALL)
+    state = model.prior(torch.tensor([2, 2]))
+    flat = state.lattice.clone()
+    flat[0, 2] = 0.0  # crystal 0: a row of zeros, volume 0
+    proposal = replace(state, lattice=flat)
+    alive = torch.ones(2, dtype=torch.bool)
+    t = torch.full((2,), 0.6)
+    config = SamplerConfig()
+    during, alive_during = _accepted(state, proposal, alive, config, t, last=False)
+    assert alive_during.tolist() == [True, True]
+    assert torch.equal(during.lattice, flat)
+    _, alive_at_end = _accepted(state, proposal, alive, config, t, last=True)
+    assert alive_at_end.tolist() == [False, True]
 
 
 def test_sampling_fails_only_when_every_crystal_diverged() -> None:
