@@ -5,6 +5,11 @@ Each of ``S`` steps goes from ``t_i`` to ``t_{i+1}`` on the uniform grid ``1 = t
 ancestral predictor step for all three components. Atom types use the D3PM reverse kernel from step
 ``⌈t_i T⌉`` to ``⌈t_{i+1} T⌉``. The last predictor step adds no noise.
 
+The lattice process ends noise-free at ``t = 0``, but the coordinate process stops at
+``σ(0) = σ_min N^(-1/3)``: about 0.05 Å of random displacement, enough to break the symmetry of
+most crystals at symprec 0.1 Å. ``denoising_steps`` Tweedie steps ``x ← x + σ(0)² s(x)`` at the
+smallest training time remove it.
+
 Scores come from ``score_fn(state, t)``: the model itself by default; classifier-free guidance is a
 ``score_fn`` that combines conditional and unconditional evaluations with
 :func:`generator.model.classifier_free_guidance`.
@@ -26,6 +31,7 @@ from pymatgen.core import Structure
 
 from generator.data.tensors import CrystalBatch
 from generator.diffusion.atom_types import MAX_Z
+from generator.diffusion.coordinates import wrap
 from generator.diffusion.scatter import crystal_sum
 from generator.model import CrystalState, DiffusionModel, ScoreOutput
 
@@ -54,6 +60,11 @@ class SamplerConfig:
         (100 steps, 128 samples; see ``bench/RESULTS.md``): charge-balanced (SMACT) 82% at 1.0,
         84% at 0.7, 70% at 0.5 (256 samples); the Wasserstein distance of the element count
         per cell to MP-20's is 1.26, 0.60 and 0.71.
+    denoising_steps: final Tweedie steps on the coordinates (see the module docstring); 0 leaves
+        the σ(0) noise in. On 64 MP-20 test crystals noised to σ(0), one step with the shipped
+        model raised the share whose space group (symprec 0.1) survived from 19% to 55%. On
+        64 samples (100 steps) the P1 share went 91% → 81% → 75% → 75% for 0, 1, 3, 10 steps,
+        with structural and SMACT validity unchanged.
     elements: atomic numbers the atom types are restricted to (e.g. ``(3, 27, 8)`` for
         Li-Co-O): every other element's logit is −∞ whenever a type is drawn, so each crystal's
         elements are a subset of these. None: any element.
@@ -66,6 +77,7 @@ class SamplerConfig:
     min_volume_per_atom: float = 0.1
     type_temperature: float = 0.7
     elements: tuple[int, ...] | None = None
+    denoising_steps: int = 3
 
 
 @dataclass
@@ -227,6 +239,11 @@ def sample(
             model, state, scores, t_now, t_next, last, config, forbidden_types
         )
         state, alive = _accepted(state, proposal, alive, config, t_now, last)
+    t_min = torch.full_like(grid[:1], model.config.min_time).expand(num_crystals)
+    for _ in range(config.denoising_steps):
+        scores, alive = _screened(score_fn(state, t_min), state, alive)
+        proposal = _denoising_step(model, state, scores, t_min)
+        state, alive = _accepted(state, proposal, alive, config, t_min, last=True)
     kept = torch.nonzero(alive).squeeze(-1)
     return SampledBatch(_select(state, kept).to_batch(), kept, num_crystals)
 
@@ -254,6 +271,15 @@ def _corrector_step(
             state.lattice, scores.lattice, config.lattice_snr, t_now, t_next, state.num_atoms
         ),
     )
+
+
+def _denoising_step(
+    model: DiffusionModel, state: CrystalState, scores: ScoreOutput, t: torch.Tensor
+) -> CrystalState:
+    """Tweedie estimate ``x + σ(t)² s(x)`` of the clean coordinates at ``t`` ``(B,)``."""
+    coordinates = model.config.coordinates
+    sigma = coordinates.sigma(t[state.batch], state.num_atoms[state.batch])
+    return replace(state, frac_coords=wrap(state.frac_coords + sigma**2 * scores.coordinates))
 
 
 def _predictor_step(

@@ -80,18 +80,16 @@ class AdaptedModel(nn.Module):
 
     def forward(self, state: CrystalState, t: torch.Tensor, conditions: Conditions) -> ScoreOutput:
         """Scores of a noisy batch at times ``t`` ``(B,)`` under ``conditions``."""
-        values = self._values(conditions, state.num_atoms.shape[0])
-        scores = self.base(state, t, self._hooks(values))
-        return replace(
-            scores, type_logits=scores.type_logits + self._type_logit_bias(values)[state.batch]
-        )
+        hooks, type_logit_bias = self._conditioning(conditions, state.num_atoms.shape[0])
+        scores = self.base(state, t, hooks)
+        return replace(scores, type_logits=scores.type_logits + type_logit_bias[state.batch])
 
     def loss(
         self, batch: CrystalBatch, conditions: Conditions, t: torch.Tensor | None = None
     ) -> DiffusionLoss:
         """The base model's training loss with the adapters conditioned on ``conditions``."""
-        values = self._values(conditions, batch.num_crystals)
-        return self.base.loss(batch, t, self._hooks(values), self._type_logit_bias(values))
+        hooks, type_logit_bias = self._conditioning(conditions, batch.num_crystals)
+        return self.base.loss(batch, t, hooks, type_logit_bias)
 
     def unconditional(self, num_crystals: int) -> dict[str, PropertyValues]:
         """Conditions that condition nothing, for ``num_crystals`` crystals."""
@@ -129,10 +127,15 @@ class AdaptedModel(nn.Module):
             values[name] = PropertyValues(raw, condition.present.to(raw.device))
         return values
 
-    def _hooks(self, values: Mapping[str, PropertyValues]) -> list[BlockHook]:
-        """One block hook per adapter."""
-        return [adapter.hook(values[name]) for name, adapter in self.adapters.items()]
-
-    def _type_logit_bias(self, values: Mapping[str, PropertyValues]) -> torch.Tensor:
-        """``(B, MAX_Z)`` the adapters' summed increments of each crystal's type logits."""
-        return sum(adapter.type_logit_bias(values[name]) for name, adapter in self.adapters.items())
+    def _conditioning(
+        self, conditions: Conditions, num_crystals: int
+    ) -> tuple[list[BlockHook], torch.Tensor]:
+        """Every adapter's block hook and the adapters' summed ``(B, MAX_Z)`` increments of each
+        crystal's type logits; each property is embedded once."""
+        values = self._values(conditions, num_crystals)
+        hooks, type_logit_bias = [], 0
+        for name, adapter in self.adapters.items():
+            embedding = adapter.embed(values[name])
+            hooks.append(adapter.hook(embedding))
+            type_logit_bias = type_logit_bias + adapter.type_logit_bias(embedding)
+        return hooks, type_logit_bias

@@ -74,13 +74,18 @@ class PropertyAdapter(nn.Module):
         nn.init.zeros_(self.type_bias.weight)
         nn.init.zeros_(self.type_bias.bias)
 
-    def type_logit_bias(self, condition: PropertyValues) -> torch.Tensor:
-        """``(B, MAX_Z)`` increments of the atom-type logits of each crystal's atoms."""
-        return self.type_bias(self.embedding(condition))
+    def embed(self, condition: PropertyValues) -> torch.Tensor:
+        """``(B, D)`` the property embedding of each crystal."""
+        return self.embedding(condition)
 
-    def hook(self, condition: PropertyValues) -> BlockHook:
-        """The :class:`BlockHook` that conditions a batch on ``condition`` (``B`` crystals)."""
-        embedding = self.embedding(condition)
+    def type_logit_bias(self, embedding: torch.Tensor) -> torch.Tensor:
+        """``(B, MAX_Z)`` increments of the atom-type logits of each crystal's atoms, from the
+        ``(B, D)`` embedding of :meth:`embed`."""
+        return self.type_bias(embedding)
+
+    def hook(self, embedding: torch.Tensor) -> BlockHook:
+        """The :class:`BlockHook` that conditions a batch of ``B`` crystals on their ``(B, D)``
+        embedding from :meth:`embed`."""
 
         def apply(hidden: torch.Tensor, block_index: int, batch: torch.Tensor) -> torch.Tensor:
             return self.blocks[block_index](hidden, embedding[batch])

@@ -40,8 +40,9 @@ def langevin_step_size(
     score_sq = (score.reshape(score.shape[0], -1) ** 2).sum(-1)
     noise_norm = crystal_sum(noise_sq, batch, num_crystals).sqrt()
     scaled_score_norm = crystal_sum(score_sq, batch, num_crystals).sqrt() * noise_scale
-    scored = scaled_score_norm > 0
-    if not bool(scored.any()):
-        return torch.zeros_like(noise_scale)
-    ratio = noise_norm[scored].mean() / scaled_score_norm[scored].mean()
+    scored = (scaled_score_norm > 0).to(noise_scale.dtype)
+    # Masked sums, not boolean indexing: no host-device synchronisation per corrector step.
+    noise_total = (noise_norm * scored).sum()
+    score_total = (scaled_score_norm * scored).sum()
+    ratio = torch.where(score_total > 0, noise_total / score_total.clamp_min(1e-30), 0.0)
     return 2 * (snr * ratio * noise_scale) ** 2
