@@ -1,14 +1,15 @@
 """Property guidance: hit rates of chemical-system and space-group targets and the HHI of samples
 against the guidance factor γ, for a model fine-tuned on MP-20.
 
-    python -m bench.guidance [--model FILE] [--properties P ...] [--parts P ...] [--structures 2000]
-                             [--finetune-steps 600] [--lr 1e-3] [--samples 64] [--steps 100]
-                             [--relax chgnet] [--threads 1] [--out guidance.json]
+    python -m bench.guidance [--model FILE | --base FILE] [--properties P ...] [--parts P ...]
+                             [--structures 2000] [--finetune-steps 600] [--lr 1e-3]
+                             [--samples 64] [--steps 100] [--relax chgnet] [--threads 1]
+                             [--out guidance.json]
 
-Without ``--model`` it first fine-tunes the shipped base model on the first ``--structures``
-MP-20 train + val structures for ``--properties`` (default chemical_system, space_group and hhi,
-read off the structures); each part below runs if the model has an adapter for its property
-(``--parts``: only some).
+Without ``--model`` it first fine-tunes the base model (``--base``, default the shipped one) on
+the first ``--structures`` MP-20 train + val structures for ``--properties`` (default
+chemical_system, space_group and hhi, read off the structures); each part below runs if the
+model has an adapter for its property (``--parts``: only some).
 Chemical systems: the share of samples with exactly the target's elements (and, in brackets, with
 a subset of them), unconditional, guided, and guided with the atom types restricted to the
 system. Space groups: match rates unconditional and guided, as generated and (``--relax``) after
@@ -44,7 +45,8 @@ HHI_TARGETS = ["<1500", "1500<x<2500", ">2500"]
 
 
 def finetuned_model(args: argparse.Namespace, out: Path) -> dict:
-    """Fine-tune the shipped model on MP-20 structures into ``out``; returns its summary."""
+    """Fine-tune the base model (``--base``, default the shipped one) on MP-20 structures into
+    ``out``; returns its summary."""
     structures = []
     split_dir = resolve_data_dir(args.data_dir) / "mp_20" / "structures"
     for split in ("train", "val"):
@@ -52,7 +54,7 @@ def finetuned_model(args: argparse.Namespace, out: Path) -> dict:
             structures += read_labeled_structures(split_dir / f"{split}.csv.gz")[0]
     structures = structures[: args.structures]
     config = FinetuneConfig(steps=args.finetune_steps, lr=args.lr, seed=args.seed)
-    base = TrainedGenerator.load(default_checkpoint())
+    base = TrainedGenerator.load(args.base or default_checkpoint())
     adapted = finetune(base, structures, {}, args.properties, config, progress=True)
     adapted.save(out)
     return adapted.info
@@ -180,6 +182,9 @@ def hhi_rows(model: Path, args: argparse.Namespace) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="adapted model (default: fine-tune one)")
+    parser.add_argument(
+        "--base", type=Path, help="base model to fine-tune (default: the shipped one)"
+    )
     parser.add_argument("--data-dir", type=Path, help="holds mp_20/ (default: the data dir)")
     parser.add_argument("--structures", type=int, default=2000)
     parser.add_argument("--properties", nargs="+", default=PROPERTIES, choices=PROPERTIES)

@@ -242,7 +242,7 @@ def sample(
     t_min = torch.full_like(grid[:1], model.config.min_time).expand(num_crystals)
     for _ in range(config.denoising_steps):
         scores, alive = _screened(score_fn(state, t_min), state, alive)
-        proposal = _denoising_step(model, state, scores, t_min)
+        proposal = denoising_step(model, state, scores, t_min)
         state, alive = _accepted(state, proposal, alive, config, t_min, last=True)
     kept = torch.nonzero(alive).squeeze(-1)
     return SampledBatch(_select(state, kept).to_batch(), kept, num_crystals)
@@ -273,7 +273,7 @@ def _corrector_step(
     )
 
 
-def _denoising_step(
+def denoising_step(
     model: DiffusionModel, state: CrystalState, scores: ScoreOutput, t: torch.Tensor
 ) -> CrystalState:
     """Tweedie estimate ``x + σ(t)² s(x)`` of the clean coordinates at ``t`` ``(B,)``."""
