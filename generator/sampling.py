@@ -49,22 +49,22 @@ class SamplerConfig:
     num_steps: predictor steps ``S`` (MatterGen: 1000).
     corrector_steps: Langevin steps per predictor step (MatterGen: 1).
     coordinate_snr, lattice_snr: corrector signal-to-noise ratios (MatterGen: 0.4, 0.2; see
-        :func:`~generator.diffusion.langevin.langevin_step_size`). On the shipped model at 100
-        steps (256 samples) 0.4 gave 98.0% structurally valid crystals against 93.4% at 0.2.
+        :func:`~generator.diffusion.langevin.langevin_step_size`). On the 19,000-step model at
+        100 steps (256 samples) 0.4 gave 98.0% structurally valid crystals against 93.4% at 0.2.
     min_volume_per_atom: Å³; a crystal whose final cell volume per atom is below this is dropped
         as degenerate (the data have ~10-30 Å³ per atom). Checked at the end only: checked at
         every step, it dropped 9 of 64 crystals at 1000 steps, all in the noisy phase
         (t = 0.5-0.85) where a lattice eigenvalue crossed zero.
     type_temperature: divides the type logits when an atom's type is drawn (1: the model's own
-        reverse kernel, as in MatterGen). The default 0.7 was measured on the shipped model
-        (100 steps, 128 samples; see ``bench/RESULTS.md``): charge-balanced (SMACT) 82% at 1.0,
-        84% at 0.7, 70% at 0.5 (256 samples); the Wasserstein distance of the element count
-        per cell to MP-20's is 1.26, 0.60 and 0.71.
+        reverse kernel, as in MatterGen). The default 0.7 was measured on the 19,000-step
+        model (100 steps, 128 samples; see ``bench/RESULTS.md``): charge-balanced (SMACT) 82%
+        at 1.0, 84% at 0.7, 70% at 0.5 (256 samples); the Wasserstein distance of the element
+        count per cell to MP-20's is 1.26, 0.60 and 0.71.
     denoising_steps: final Tweedie steps on the coordinates (see the module docstring); 0 leaves
-        the σ(0) noise in. On 64 MP-20 test crystals noised to σ(0), one step with the shipped
-        model raised the share whose space group (symprec 0.1) survived from 19% to 55%. On
-        64 samples (100 steps) the P1 share went 91% → 81% → 75% → 75% for 0, 1, 3, 10 steps,
-        with structural and SMACT validity unchanged.
+        the σ(0) noise in. With the shipped model (``python -m bench.symmetry``), on 64 MP-20
+        test crystals noised to σ(0), the share whose space group (symprec 0.1) survived was
+        12%, 56%, 64% and 58% after 0, 1, 3 and 10 steps; of 64 samples (100 steps) 86%, 77%,
+        73% and 72% were in P1, with structural and SMACT validity unchanged.
     elements: atomic numbers the atom types are restricted to (e.g. ``(3, 27, 8)`` for
         Li-Co-O): every other element's logit is −∞ whenever a type is drawn, so each crystal's
         elements are a subset of these. None: any element.

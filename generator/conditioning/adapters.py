@@ -8,9 +8,9 @@ unchanged.
 
 The logit bias is the short path for properties that constrain composition: a chemical system's
 multi-hot embedding can raise its own elements' logits directly, where the block adapters would
-have to learn it through the frozen type head. On the shipped model, chemical-system adapters
-fine-tuned without it (3,000 steps on all of MP-20 train + val) put only 27% of the atoms of
-guided samples in the target elements.
+have to learn it through the frozen type head. On the 19,000-step base model, chemical-system
+adapters fine-tuned without it (3,000 steps on all of MP-20 train + val) put only 27% of the
+atoms of guided samples in the target elements.
 """
 
 from __future__ import annotations

@@ -23,9 +23,9 @@ def langevin_step_size(
     the σ-scaled score ``σ_b s``, which is O(1) for every crystal, and each crystal's step is
     scaled back by its own ``σ_b²``. With exact scores ``‖σ s‖ ≈ ‖z‖`` and the step is
     ``2 (snr σ_b)²``. A ratio per crystal instead would give a crystal whose predicted score
-    happens to be small a step large enough to throw it out of the data manifold (on the shipped
-    model at 1000 steps that dropped about half of all crystals). Crystals whose score is all
-    zero (frozen after diverging) are left out of the averages; the step is 0 when no crystal
+    happens to be small a step large enough to throw it out of the data manifold (on the
+    19,000-step model at 1000 steps that dropped about half of all crystals). Crystals whose score
+    is all zero (frozen after diverging) are left out of the averages; the step is 0 when no crystal
     has a score.
 
     Args:
