@@ -135,7 +135,7 @@ class AdaptedModel(nn.Module):
         values = self._values(conditions, num_crystals)
         hooks, type_logit_bias = [], 0
         for name, adapter in self.adapters.items():
-            embedding = adapter.embed(values[name])
+            embedding = adapter.embedding(values[name])
             hooks.append(adapter.hook(embedding))
             type_logit_bias = type_logit_bias + adapter.type_logit_bias(embedding)
         return hooks, type_logit_bias

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from generator.conditioning.embeddings import PropertyEmbedding
-from generator.conditioning.properties import PropertySpec, PropertyValues
+from generator.conditioning.properties import PropertySpec
 from generator.diffusion.atom_types import MAX_Z
 from generator.network import BlockHook
 
@@ -74,18 +74,14 @@ class PropertyAdapter(nn.Module):
         nn.init.zeros_(self.type_bias.weight)
         nn.init.zeros_(self.type_bias.bias)
 
-    def embed(self, condition: PropertyValues) -> torch.Tensor:
-        """``(B, D)`` the property embedding of each crystal."""
-        return self.embedding(condition)
-
     def type_logit_bias(self, embedding: torch.Tensor) -> torch.Tensor:
         """``(B, MAX_Z)`` increments of the atom-type logits of each crystal's atoms, from the
-        ``(B, D)`` embedding of :meth:`embed`."""
+        ``(B, D)`` property embedding (:attr:`embedding`)."""
         return self.type_bias(embedding)
 
     def hook(self, embedding: torch.Tensor) -> BlockHook:
         """The :class:`BlockHook` that conditions a batch of ``B`` crystals on their ``(B, D)``
-        embedding from :meth:`embed`."""
+        property embedding (:attr:`embedding`)."""
 
         def apply(hidden: torch.Tensor, block_index: int, batch: torch.Tensor) -> torch.Tensor:
             return self.blocks[block_index](hidden, embedding[batch])
