@@ -1,19 +1,20 @@
 """Discovery efficiency: matterloop against three baselines on the magnet-vs-HHI task, at equal
 oracle budgets, over several seeds.
 
-    python -m bench.efficiency [--rounds 4] [--q 6] [--candidates 48] [--steps 30] [--seeds 0 1 2]
-                               [--out campaigns/efficiency] [--analyze-only]
+    python -m bench.efficiency [--rounds 4] [--q 6] [--candidates 48] [--steps 100] [--seeds 0 1 2]
+                               [--prior-steps 1500] [--out campaigns/efficiency] [--analyze-only]
 
 Methods (all on ``configs/magnet_vs_hhi.yaml`` with the CHGNet oracle and the shipped CHGNet hull,
 scaled down by the options above):
 
-- ``matterloop``: guided generation (adapters refitted every ``--adapter-every`` rounds,
+- ``matterloop``: guided generation (adapters fitted on MP-20's DFT magnetic densities and HHI
+  before the first round, ``--prior-steps`` steps, then refitted every ``--adapter-every`` rounds;
   conditioned on magnetic density beyond the front and HHI < 1500) + surrogate + qLogNEHVI;
 - ``screening``: the same surrogate and qLogNEHVI over known MP-20 structures only (MatterGen's
   screening baseline; every pick is by definition not novel);
 - ``random_generation``: random picks from unguided generation;
-- ``guided_random``: guided generation (same adapter refits) without the surrogate/acquisition
-  step: random picks.
+- ``guided_random``: guided generation (same adapters) without the surrogate/acquisition step:
+  random picks.
 
 Each campaign runs through the Python API in its own directory under ``--out``, one after the
 other in this process (sharing the MP-20 reference); a rerun resumes unfinished campaigns and
@@ -56,7 +57,12 @@ def method_config(method: str, seed: int, args: argparse.Namespace) -> dict:
     config["generator"].update(
         num_candidates=args.candidates, steps=args.steps, batch_size=args.candidates
     )
-    config["adapters"].update(every=args.adapter_every, steps=args.adapter_steps, min_labels=args.q)
+    config["adapters"].update(
+        every=args.adapter_every,
+        steps=args.adapter_steps,
+        min_labels=args.q,
+        prior_steps=args.prior_steps,
+    )
     config["acquisition"].update(q=args.q, initial_labels=args.q)
     config["budget"] = {"rounds": args.rounds, "oracle_calls": args.rounds * args.q}
     config["ray"] = {"num_cpus": args.cpus, "oracle_cpus": 1}
@@ -159,9 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--q", type=int, default=6, help="oracle calls per round")
     parser.add_argument("--candidates", type=int, default=48, help="candidates per round")
-    parser.add_argument("--steps", type=int, default=30, help="sampling steps")
+    parser.add_argument("--steps", type=int, default=100, help="sampling steps")
     parser.add_argument("--adapter-every", type=int, default=2)
     parser.add_argument("--adapter-steps", type=int, default=150)
+    parser.add_argument("--prior-steps", type=int, default=1500, help="adapter fit on MP-20")
     parser.add_argument("--relax-steps", type=int, default=100, help="CHGNet relaxation steps")
     parser.add_argument("--cpus", type=int, default=2, help="Ray CPUs per campaign")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -131,12 +131,25 @@ class GeneratorSettings(StrictModel):
 class AdapterSettings(StrictModel):
     """Adapter fine-tuning on the campaign's labels every ``every`` rounds (0: never), once at
     least ``min_labels`` structures are labeled, for ``properties`` (quantities or
-    ``chemical_system``/``space_group``)."""
+    ``chemical_system``/``space_group``).
+
+    ``prior``: a dataset (``mp_20``) whose labeled training structures (``prior_structures`` of
+    them, or all) teach the adapters before the first round (``prior_steps`` steps), so that
+    generation is guided from the start, as MatterGen fine-tunes on DFT labels before sampling.
+    Its labels must cover ``properties`` under their names or an alias (MP-20's
+    ``dft_mag_density`` for ``magnetic_density``; HHI is computed). Each later refit mixes the
+    campaign's labels with as many prior structures, so that the oracle's own labels weigh half.
+    """
 
     every: int = Field(0, ge=0)
     properties: tuple[str, ...] = ()
     steps: int = Field(300, gt=0)
     min_labels: int = Field(16, gt=0)
+    prior: str | None = Field(None, description="dataset the adapters learn first, e.g. mp_20")
+    prior_steps: int = Field(2000, gt=0, description="steps of the fit on the prior dataset")
+    prior_structures: int | None = Field(
+        None, gt=1, description="prior structures for that fit, drawn at random (None: all)"
+    )
 
 
 class SurrogateSettings(StrictModel):
@@ -247,6 +260,10 @@ class CampaignConfig(StrictModel):
             raise ValueError(
                 f"generator.conditions: {', '.join(sorted(unknown))} not in adapters.properties"
             )
+        if self.adapters.prior is not None:
+            canonical_dataset_name(self.adapters.prior)
+            if not self.adapters.properties:
+                raise ValueError("adapters.prior: name the adapters' properties to learn")
         if self.generator.source != "generator":
             canonical_dataset_name(self.generator.source)
             if self.filters.novelty_reference is not None:

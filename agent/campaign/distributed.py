@@ -113,14 +113,26 @@ def fit_adapters(
     steps: int,
     seed: int,
     init_from: Path | None,
+    prior: str | None = None,
+    prior_count: int | None = None,
+    data_dir: Path | None = None,
 ) -> Path:
-    """Fine-tune adapters on labeled structures (dicts); returns the adapted model file."""
+    """Fine-tune adapters on labeled structures (dicts), joined with ``prior_count`` structures
+    (None: all) of the training splits of the dataset ``prior``; returns the adapted model
+    file."""
+    from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
     from generator.guided import finetune_adapters
 
+    parts = [([Structure.from_dict(s) for s in structures], labels)]
+    if prior is not None:
+        parts.append(
+            dataset_labeled_structures(prior, limit=prior_count, seed=seed, data_dir=data_dir)
+        )
+    joined, joined_labels = merge_labeled(parts, properties)
     return finetune_adapters(
         base,
-        [Structure.from_dict(s) for s in structures],
-        labels,
+        joined,
+        joined_labels,
         properties,
         out,
         steps=steps,

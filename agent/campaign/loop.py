@@ -92,6 +92,9 @@ class Campaign:
             )
         connect(self.config.ray)
         self.tracker.log_rounds(state)
+        if self.config.adapters.prior and state.adapter_model is None and not self.finished(state):
+            state.adapter_model = self.fit_prior_adapters()
+            self.store.save_state(state)
         while not self.finished(state):
             self.run_round(state)
             state.next_round += 1
@@ -331,10 +334,28 @@ class Campaign:
         return "models/surrogate"
 
     # ----------------------------------------------------------------------------- adapters
+    def fit_prior_adapters(self) -> str:
+        """Fine-tune adapters on the prior dataset alone, before the first round; returns the
+        model's path relative to the campaign directory."""
+        settings = self.config.adapters
+        self.console.print(
+            f"fitting adapters for {', '.join(settings.properties)} on {settings.prior} "
+            f"({settings.prior_steps} steps)"
+        )
+        return self.fit_adapters(
+            "models/adapters_prior.pt",
+            [],
+            {},
+            settings.prior_steps,
+            None,
+            prior_count=settings.prior_structures,
+        )
+
     def maybe_refit_adapters(
         self, number: int, state: CampaignState, table: pd.DataFrame
     ) -> str | None:
-        """Fine-tune the adapters on all labels when due; returns the new model's path."""
+        """Fine-tune the adapters on all labels (mixed with as many prior structures, if any)
+        when due; returns the new model's path."""
         settings = self.config.adapters
         if not settings.every or (number + 1) % settings.every:
             return None
@@ -348,7 +369,30 @@ class Campaign:
             for name in settings.properties
             if name in labeled.columns
         }
-        relative = f"models/adapters_r{number:04d}.pt"
+        state.adapter_model = self.fit_adapters(
+            f"models/adapters_r{number:04d}.pt",
+            structures,
+            labels,
+            settings.steps,
+            state.adapter_model,
+            seed=self.config.seed + number,
+        )
+        return state.adapter_model
+
+    def fit_adapters(
+        self,
+        relative: str,
+        structures: list[dict[str, Any]],
+        labels: dict[str, list[float]],
+        steps: int,
+        init_from: str | None,
+        seed: int | None = None,
+        prior_count: int | None = None,
+    ) -> str:
+        """Fine-tune adapters (as a Ray task) on ``structures`` joined with structures of the
+        prior dataset, if any: ``prior_count`` of them (default: as many as ``structures``, all
+        when there are none); returns ``relative``, where the model was written."""
+        settings = self.config.adapters
         remote_call(
             fit_adapters,
             self.config.generator.checkpoint,
@@ -356,12 +400,14 @@ class Campaign:
             labels,
             list(settings.properties),
             self.store.root / relative,
-            settings.steps,
-            self.config.seed + number,
-            self.store.root / state.adapter_model if state.adapter_model else None,
+            steps,
+            self.config.seed if seed is None else seed,
+            self.store.root / init_from if init_from else None,
+            settings.prior,
+            prior_count or len(structures) or None,
+            self.config.filters.data_dir,
             num_gpus=self.config.ray.generator_gpus,
         )
-        state.adapter_model = relative
         return relative
 
     # ------------------------------------------------------------------------------ outputs

@@ -7,8 +7,8 @@ Three kinds of property condition the generator:
 * ``chemical_system``: the set of elements, e.g. ``Li-Co-O``, a multi-hot vector over elements;
 * ``space_group``: the international number 1-230 (``SpacegroupAnalyzer``, symprec 0.1 Å).
 
-Chemical system and space group are read off the structures themselves; so is ``hhi`` when no HHI
-label is given.
+Chemical system and space group are read off the structures themselves; so is the HHI
+(``hhi`` or ``hhi_production``) when no HHI label is given.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from generator.diffusion.atom_types import MAX_Z
 CHEMICAL_SYSTEM = "chemical_system"
 SPACE_GROUP = "space_group"
 HHI = "hhi"
+COMPUTED_HHI = (HHI, "hhi_production")
+"""Names of the production HHI, read off a structure's composition when no label is given."""
 SYMPREC = 0.1
 NUM_SPACE_GROUPS = 230
 LOG_SCALE_PROPERTIES = frozenset({"bulk_modulus", "shear_modulus"})
@@ -227,7 +229,7 @@ def raw_labels(
         return [space_group_number(s) for s in structures]
     key = next((k for k in (name, *LABEL_ALIASES.get(name, ())) if k in labels), None)
     if key is None:
-        if name == HHI:
+        if name in COMPUTED_HHI:
             return [structure_hhi(s) for s in structures]
         known = ", ".join(sorted(labels)) or "none"
         raise ConditionError(f"no labels for property {name!r} (labels given: {known})")

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from agent.campaign.store import CampaignStore
 from agent.cli import main
+from generator.conditioning import AdaptedGenerator
 from tests.agent.conftest import REPO, campaign_config, write_config
 
 
@@ -32,6 +33,9 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
             "properties": ["magnetic_density", "hhi_production"],
             "steps": 10,
             "min_labels": 4,
+            "prior": "mp_20",
+            "prior_steps": 5,
+            "prior_structures": 32,
         },
         generator={"conditions": {"magnetic_density": "beyond_front", "hhi_production": "<3000"}},
         mlflow={"enabled": True, "tracking_uri": mlflow_server, "experiment": "e2e"},
@@ -55,9 +59,20 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     assert all(e.result.provenance.oracle == "chgnet" for e in evaluations)
     assert summaries[-1]["hypervolume"] >= summaries[0]["hypervolume"] >= 0
     assert (directory / "models" / "surrogate" / "surrogate.json").is_file()
-    # adapters fitted after round 1 steer round 2 toward targets past the front
+    # adapters fitted on MP-20 labels steer round 0 already; the refit after round 1 continues
+    # from them on the campaign's labels mixed with as many MP-20 structures, and steers round 2
+    # toward targets past the front
+    prior = AdaptedGenerator.load(directory / "models" / "adapters_prior.pt")
+    assert prior.info["structures"] == 32
+    assert sorted(prior.model.specs) == ["hhi_production", "magnetic_density"]
+    first = store.round_details(0)
+    assert first["generator"].endswith("adapters_prior.pt")
+    assert first["targets"] == {"hhi_production": "<3000"}  # no feasible label to pass yet
     assert [s["adapter_model"] for s in summaries] == [None, "models/adapters_r0001.pt", None]
-    assert (directory / "models" / "adapters_r0001.pt").is_file()
+    refit = AdaptedGenerator.load(directory / "models" / "adapters_r0001.pt")
+    labeled = sum(e.result.ok for e in evaluations if e.round <= 1)
+    assert refit.info["structures"] == 2 * labeled
+    assert refit.info["steps"] == 5 + 10
     details = store.round_details(2)
     assert details["generator"].endswith("adapters_r0001.pt")
     assert details["targets"]["hhi_production"] == "<3000"

@@ -74,6 +74,11 @@ def test_minimal_config_gets_defaults(tmp_path):
             {"generator": {"source": "oqmd"}, "filters": {"novelty_reference": None}},
             "unknown dataset 'oqmd'",
         ),
+        (
+            {"adapters": {"properties": ["magnetic_density"], "prior": "mp_21"}},
+            "unknown dataset 'mp_21'",
+        ),
+        ({"adapters": {"prior": "mp_20"}}, "adapters.prior: name the adapters' properties"),
     ],
 )
 def test_bad_configs_name_the_field(tmp_path, change, message):
