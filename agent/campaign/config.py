@@ -97,8 +97,8 @@ class GeneratorSettings(StrictModel):
     """Candidate generation each round.
 
     ``checkpoint`` None is the shipped base model. ``conditions`` map an adapter property to a
-    fixed value, a range (``">0.15"``, ``"0.1<x<0.2"``), or ``beyond_front``: a target just past
-    the best value on the current Pareto front (by ``target_step`` of the observed spread).
+    fixed value, a range (``">0.15"``, ``"0.1<x<0.2"``), or ``beyond_front``: the range past the
+    best value on the current Pareto front (by ``target_step`` of the observed spread).
     Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
     ``type_temperature``: see :class:`generator.sampling.SamplerConfig`. ``elements``: a
     chemical system (``Fe-Co-N``) that every sampled structure's elements must come from.

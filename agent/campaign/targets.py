@@ -1,10 +1,13 @@
 """Targets for guided generation that move with the campaign.
 
-A condition ``beyond_front`` on an objective asks the generator for structures just past the
-best feasible value found so far: ``best + step * spread`` when maximizing (``best - step *
-spread`` when minimizing), with ``spread`` the range of that objective over the labeled
-structures (or ``|best|`` when all values are equal), so the target keeps moving as the front
-advances. Fixed values and range strings (``">0.15"``) are passed through unchanged.
+A condition ``beyond_front`` on an objective asks the generator for structures past the best
+feasible value found so far: the range ``> best + step * spread`` when maximizing (``< best -
+step * spread`` when minimizing), with ``spread`` the range of that objective over the labeled
+structures (or ``|best|`` when all values are equal), so the targets keep moving as the front
+advances. As a range, each sample draws its own target between that bound and the edge of the
+adapter's training labels (:mod:`generator.conditioning.targets`): a point far past the labels
+would ask the adapter to extrapolate, which it does badly. Fixed values and range strings
+(``">0.15"``) are passed through unchanged.
 """
 
 from __future__ import annotations
@@ -39,5 +42,6 @@ def generation_targets(
             continue
         best = feasible.max() if objective.direction == "maximize" else feasible.min()
         spread = float(values.max() - values.min()) or abs(float(best))
-        targets[name] = float(best + objective.sign * step * spread)
+        bound = float(best + objective.sign * step * spread)
+        targets[name] = f"{'>' if objective.direction == 'maximize' else '<'}{bound:.6g}"
     return targets

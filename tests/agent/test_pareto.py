@@ -58,11 +58,13 @@ def test_targets_move_beyond_the_front():
         table(ROWS),
         step=0.5,
     )
-    # best feasible 0.10, spread over labeled rows 0.50 - 0.04 = 0.46
-    assert targets == {
-        "magnetic_density": pytest.approx(0.10 + 0.5 * 0.46),
-        "hhi_production": "<1500",
-    }
+    # best feasible 0.10, spread over labeled rows 0.50 - 0.04 = 0.46: anything above 0.33
+    assert targets == {"magnetic_density": ">0.33", "hhi_production": "<1500"}
+    minimizing = (ObjectiveConfig(name="hhi_production", direction="minimize", reference=1e4),)
+    targets = generation_targets(
+        {"hhi_production": "beyond_front"}, minimizing, table(ROWS), step=0.5
+    )
+    assert targets == {"hhi_production": "<-250"}  # best 1000, spread 3000 - 500
 
 
 def test_beyond_front_waits_for_a_feasible_label():
