@@ -3,6 +3,7 @@ magnetic density of samples against the guidance factor γ, for a model fine-tun
 
     python -m bench.guidance [--model FILE | --base FILE] [--properties P ...] [--parts P ...]
                              [--structures 2000] [--finetune-steps 600] [--lr 1e-3]
+                             [--full] [--base-lr 1e-5]
                              [--samples 64] [--steps 100] [--relax chgnet] [--threads 1]
                              [--out guidance.json]
 
@@ -56,7 +57,13 @@ def finetuned_model(args: argparse.Namespace, out: Path) -> dict:
     structures, labels = merge_labeled(parts, args.properties)
     structures = structures[: args.structures]
     labels = {name: values[: args.structures] for name, values in labels.items()}
-    config = FinetuneConfig(steps=args.finetune_steps, lr=args.lr, seed=args.seed)
+    config = FinetuneConfig(
+        steps=args.finetune_steps,
+        lr=args.lr,
+        base_lr=args.base_lr,
+        full=args.full,
+        seed=args.seed,
+    )
     base = TrainedGenerator.load(args.base or default_checkpoint())
     adapted = finetune(base, structures, labels, args.properties, config, progress=True)
     adapted.save(out)
@@ -218,6 +225,8 @@ def main() -> None:
     )
     parser.add_argument("--finetune-steps", type=int, default=600)
     parser.add_argument("--lr", type=float, default=FinetuneConfig.lr, help="adapter lr")
+    parser.add_argument("--full", action="store_true", help="train the base network's weights too")
+    parser.add_argument("--base-lr", type=float, default=FinetuneConfig.base_lr)
     parser.add_argument("--samples", type=int, default=64, help="samples per target")
     parser.add_argument("--steps", type=int, default=100, help="reverse steps")
     parser.add_argument("--guidance", type=float, default=2.0)
