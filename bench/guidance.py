@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from functools import cache, partial
 from pathlib import Path
 from statistics import median
 
@@ -33,9 +34,8 @@ import torch
 from pymatgen.core import Structure
 
 from generator.conditioning import FinetuneConfig, finetune, load_generator, parse_targets
-from generator.conditioning.labels import merge_labeled, read_labeled_structures
+from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
 from generator.conditioning.properties import chemical_system, space_group_number, structure_hhi
-from generator.data import resolve_data_dir
 from generator.guided import GenerationResult, generate
 from generator.pretrained import default_checkpoint
 from generator.training.model_io import TrainedGenerator
@@ -52,11 +52,9 @@ MAGNETIC_TARGETS = ["0.03<x<0.07", ">0.1"]  # µB/Å³; MP-20's 99th percentile 
 def finetuned_model(args: argparse.Namespace, out: Path) -> dict:
     """Fine-tune the base model (``--base``, default the shipped one) on MP-20 structures into
     ``out``; returns its summary."""
-    split_dir = resolve_data_dir(args.data_dir) / "mp_20" / "structures"
-    parts = [read_labeled_structures(split_dir / f"{split}.csv.gz") for split in ("train", "val")]
-    structures, labels = merge_labeled(parts, args.properties)
-    structures = structures[: args.structures]
-    labels = {name: values[: args.structures] for name, values in labels.items()}
+    structures, labels = dataset_labeled_structures("mp_20", data_dir=args.data_dir)
+    first = {name: values[: args.structures] for name, values in labels.items()}
+    structures, labels = merge_labeled([(structures[: args.structures], first)], args.properties)
     config = FinetuneConfig(
         steps=args.finetune_steps,
         lr=args.lr,
@@ -196,19 +194,24 @@ def scalar_rows(
     return rows
 
 
-def chgnet_magnetic_densities(threads: int) -> Callable[[list[Structure]], list[float]]:
+def hhis(structures: list[Structure]) -> list[float]:
+    return [structure_hhi(s) for s in structures]
+
+
+@cache
+def single_point_oracle(threads: int):
+    """CHGNet without relaxation, built once."""
+    settings = {"relax": None, "threads": threads, "robustness": {"isolation": "inline"}}
+    return build_oracle("chgnet", settings)
+
+
+def chgnet_magnetic_densities(structures: list[Structure], threads: int) -> list[float]:
     """CHGNet single points: |Σ magnetic moments| / volume (µB/Å³) of each structure, ``nan``
     where the oracle fails."""
-    settings = {"relax": None, "threads": threads, "robustness": {"isolation": "inline"}}
-    oracle = build_oracle("chgnet", settings)
-
-    def measure(structures: list[Structure]) -> list[float]:
-        return [
-            r.magnetic_density if r.ok and r.magnetic_density is not None else float("nan")
-            for r in oracle.evaluate(structures)
-        ]
-
-    return measure
+    return [
+        r.magnetic_density if r.ok and r.magnetic_density is not None else float("nan")
+        for r in single_point_oracle(threads).evaluate(structures)
+    ]
 
 
 def main() -> None:
@@ -266,19 +269,19 @@ def main() -> None:
         report["space_group"] = space_group_rows(model, args, unconditional, oracle)
         args.out.write_text(json.dumps(report, indent=2))
 
-    scalars = {  # title, targets, and what measures the samples (built when needed)
-        "hhi": ("HHI", HHI_TARGETS, lambda: lambda ss: list(map(structure_hhi, ss))),
+    scalars = {  # title, targets, and what measures the samples
+        "hhi": ("HHI", HHI_TARGETS, hhis),
         "magnetic_density": (
             "magnetic density (µB/Å³, CHGNet)",
             MAGNETIC_TARGETS,
-            lambda: chgnet_magnetic_densities(args.threads),
+            partial(chgnet_magnetic_densities, threads=args.threads),
         ),
     }
     for name, (title, targets, measure) in scalars.items():
         if name in properties:
             print(f"\n| {title} target | " + " | ".join(f"γ = {g:g}" for g in GAMMAS) + " |")
             print("|---|" + "---|" * len(GAMMAS))
-            report[name] = scalar_rows(model, args, name, targets, measure())
+            report[name] = scalar_rows(model, args, name, targets, measure)
             args.out.write_text(json.dumps(report, indent=2))
     print(f"\nreport: {args.out}")
 
