@@ -14,11 +14,12 @@ label); each part below runs if the model has an adapter for its property (``--p
 some).
 Chemical systems: the share of samples with exactly the target's elements (and, in brackets, with
 a subset of them), unconditional, guided, and guided with the atom types restricted to the
-system. Space groups: match rates unconditional and guided, as generated and (``--relax``) after
-relaxing every sample with an oracle. HHI is exact (pymatgen's table), so its medians and the share
-of samples inside the target range need no oracle. Magnetic density (µB/Å³) is CHGNet's: the sum
-of its predicted magnetic moments over the cell volume, a single point on each sample as
-generated.
+system. Space groups: match rates unconditional, guided by the adapter alone and guided within
+the group's templates (Wyckoff positions of fine-tuning crystals, see ``generator.symmetry``), as
+generated and (``--relax``) after relaxing every sample with an oracle. HHI is exact (pymatgen's
+table), so its medians and the share of samples inside the target range need no oracle. Magnetic
+density (µB/Å³) is CHGNet's: the sum of its predicted magnetic moments over the cell volume, a
+single point on each sample as generated.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pymatgen.core import Structure
 from generator.conditioning import FinetuneConfig, finetune, load_generator, parse_targets
 from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
 from generator.conditioning.properties import chemical_system, space_group_number, structure_hhi
+from generator.evaluation import compositionally_valid, structurally_valid
 from generator.guided import GenerationResult, generate
 from generator.pretrained import default_checkpoint
 from generator.training.model_io import TrainedGenerator
@@ -86,8 +88,10 @@ def sampled(
     conditions: dict | None,
     guidance: float,
     elements: str | None = None,
+    symmetric: bool = False,
 ) -> GenerationResult:
-    """``args.samples`` structures for ``conditions`` at guidance ``guidance``."""
+    """``args.samples`` structures for ``conditions`` at guidance ``guidance``; ``symmetric``:
+    a space-group target also constrains the samples to its templates."""
     return generate(
         model,
         args.samples,
@@ -97,6 +101,7 @@ def sampled(
         batch_size=args.samples,
         seed=args.seed,
         elements=elements,
+        symmetric=symmetric,
     )
 
 
@@ -138,20 +143,29 @@ def relaxed(structures: list[Structure], oracle) -> list[Structure]:
 def space_group_rows(
     model: Path, args: argparse.Namespace, unconditional: list, oracle=None
 ) -> list:
-    """Space-group match rates (spglib, symprec 0.1), unconditional and guided, as generated
-    and, with ``oracle``, after relaxing every sample with it (MatterGen measures relaxed
-    structures)."""
+    """Space-group match rates (spglib, symprec 0.1): unconditional, guided by the adapter
+    alone and guided within the group's templates (with the structural and SMACT validity of
+    those), as generated and, with ``oracle``, after relaxing every sample with it (MatterGen
+    measures relaxed structures)."""
     rows = []
     relaxed_unconditional = relaxed(unconditional, oracle) if oracle else []
     for group in SPACE_GROUPS:
         guided = sampled(model, args, {"space_group": group}, args.guidance)
+        symmetric = sampled(model, args, {"space_group": group}, args.guidance, symmetric=True)
+        structures = symmetric.structures
         row = {
             "target": group,
             "unconditional": rate(unconditional, same_space_group(group)),
             "guided": rate(guided.structures, same_space_group(group)),
-            "dropped": guided.num_dropped,
+            "symmetric": rate(structures, same_space_group(group)),
+            "symmetric_valid": rate(structures, structurally_valid),
+            "symmetric_smact": rate(structures, compositionally_valid),
+            "dropped": guided.num_dropped + symmetric.num_dropped,
         }
-        line = "| {target} | {unconditional:.0%} | {guided:.0%} |"
+        line = (
+            "| {target} | {unconditional:.0%} | {guided:.0%} | {symmetric:.0%} "
+            "({symmetric_valid:.0%}, {symmetric_smact:.0%}) |"
+        )
         if oracle:
             row["relaxed_unconditional"] = rate(relaxed_unconditional, same_space_group(group))
             row["relaxed_guided"] = rate(
@@ -261,10 +275,13 @@ def main() -> None:
         args.out.write_text(json.dumps(report, indent=2))
 
     if "space_group" in properties:
-        header = f"\n| space group | unconditional | guided, {gamma} |"
+        header = (
+            f"\n| space group | unconditional | guided, {gamma} | guided in the group's "
+            "templates (structurally valid, SMACT) |"
+        )
         if args.relax:
             header += f" relaxed by {args.relax}: unconditional | guided |"
-        print(header + "\n|---|---|---|" + ("---|---|" if args.relax else ""))
+        print(header + "\n|---|---|---|---|" + ("---|---|" if args.relax else ""))
         oracle = build_oracle(args.relax) if args.relax else None
         report["space_group"] = space_group_rows(model, args, unconditional, oracle)
         args.out.write_text(json.dumps(report, indent=2))

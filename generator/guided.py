@@ -26,6 +26,7 @@ from generator.conditioning.errors import ConditionError
 from generator.conditioning.properties import element_numbers
 from generator.pretrained import default_checkpoint
 from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
+from generator.symmetry import SymmetryProjection
 from generator.training.model_io import TrainedGenerator
 
 MAX_RETRIES = 10
@@ -65,6 +66,7 @@ def generate_batches(
     batch_size: int = 64,
     seed: int = 0,
     num_atoms: int | None = None,
+    symmetric: bool = True,
 ) -> Iterator[tuple[GenerationResult, list[dict[str, object]]]]:
     """Batches of finished structures until ``total`` exist (``done`` of them already), with the
     targets each structure was drawn for; diverged crystals are replaced by later batches.
@@ -73,6 +75,11 @@ def generate_batches(
     ``done`` draws what an uninterrupted one would. A batch in which every crystal diverged is
     drawn again with another seed, up to ``MAX_RETRIES`` times in a row. ``num_atoms`` fixes the
     atoms per cell (default: drawn from the training distribution).
+
+    With a space-group target and ``symmetric``, each crystal follows a template of that group
+    drawn from the model's fine-tuning crystals (:func:`space_group_projection`): it is sampled
+    in that group, with the template's atom count and Wyckoff positions; without ``symmetric``
+    the adapter's guidance alone steers it.
     """
     targets = targets or {}
     retry = 0  # batches in a row in which every crystal diverged
@@ -81,19 +88,25 @@ def generate_batches(
         size = min(batch_size, total - done)
         batch_seed = seed * 1_000_003 + done + RETRY_SEED_STRIDE * retry
         torch.manual_seed(batch_seed)
-        if num_atoms:
+        rng = np.random.default_rng(batch_seed)
+        drawn = {name: target.draw(size, rng) for name, target in targets.items()}
+        projection = None
+        if symmetric and "space_group" in drawn:
+            projection = space_group_projection(generator, drawn["space_group"], rng, num_atoms)
+            counts = projection.num_atoms
+        elif num_atoms:
             counts = torch.full((size,), num_atoms)
         else:
             counts = generator.draw_num_atoms(size, torch.Generator().manual_seed(batch_seed))
-        rng = np.random.default_rng(batch_seed)
-        drawn = {name: target.draw(size, rng) for name, target in targets.items()}
         try:
             if isinstance(generator, TrainedGenerator):
                 sampled = sample(generator.model, counts, config)
             else:
                 conditions = generator.model.encode(drawn, size)
                 score_fn = generator.model.guided_score_fn(conditions, guidance if drawn else 1.0)
-                sampled = sample(generator.model.base, counts, config, score_fn)
+                if projection is not None:
+                    score_fn = projection.score_fn(score_fn)
+                sampled = sample(generator.model.base, counts, config, score_fn, projection)
         except SamplingError:
             retry, lost = retry + 1, lost + size
             if retry > MAX_RETRIES:
@@ -109,6 +122,36 @@ def generate_batches(
         yield result, info
 
 
+def space_group_projection(
+    generator: AdaptedGenerator,
+    space_groups: Sequence[object],
+    rng: np.random.Generator,
+    num_atoms: int | None = None,
+) -> SymmetryProjection:
+    """The projection that keeps crystal ``b`` in space group ``space_groups[b]``, each with a
+    template drawn uniformly from the generator's templates of that group (of ``num_atoms``
+    atoms, if given).
+
+    Raises:
+        ConditionError (a ValueError): a group without templates in the model.
+    """
+    chosen = []
+    for group in space_groups:
+        candidates = [
+            t for t in generator.templates.get(int(group), []) if num_atoms in (None, t.num_atoms)
+        ]
+        if not candidates:
+            atoms = f" with {num_atoms} atoms" if num_atoms else ""
+            raise ConditionError(
+                f"the model has no template of space group {group}{atoms}: none of its "
+                "fine-tuning crystals had it; sample without the symmetry constraint "
+                "(--free-symmetry) for the adapter's guidance alone"
+            )
+        chosen.append(candidates[int(rng.integers(len(candidates)))])
+    parameter = next(generator.model.parameters())
+    return SymmetryProjection(chosen, parameter.dtype, parameter.device)
+
+
 def generate(
     model_path: str | Path | None,
     count: int,
@@ -120,6 +163,7 @@ def generate(
     seed: int = 0,
     type_temperature: float = SamplerConfig.type_temperature,
     elements: str | Sequence[str] | None = None,
+    symmetric: bool = True,
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -131,6 +175,8 @@ def generate(
         type_temperature: see :class:`~generator.sampling.SamplerConfig`.
         elements: a chemical system (``"Li-Co-O"``) or element symbols that every structure's
             elements must come from (a hard restriction of the atom types; None: any element).
+        symmetric: keep samples with a space-group target in that group (see
+            :func:`generate_batches`).
 
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
@@ -153,6 +199,7 @@ def generate(
         guidance=guidance,
         batch_size=batch_size,
         seed=seed,
+        symmetric=symmetric,
     ):
         structures += result.structures
         dropped += result.num_dropped

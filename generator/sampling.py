@@ -41,6 +41,8 @@ class SamplingError(RuntimeError):
 
 
 ScoreFn = Callable[[CrystalState, torch.Tensor], ScoreOutput]
+Projection = Callable[[CrystalState], CrystalState]
+"""Applied to the state after every step, e.g. to keep it in a space group."""
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,10 @@ def sample(
     num_atoms: torch.Tensor,
     config: SamplerConfig | None = None,
     score_fn: ScoreFn | None = None,
+    projection: Projection | None = None,
 ) -> SampledBatch:
-    """Generate one crystal per entry of ``num_atoms`` ``(B,)``.
+    """Generate one crystal per entry of ``num_atoms`` ``(B,)``; ``projection``, if given, is
+    applied to the prior draw and after every step.
 
     A crystal whose scores or state stop being finite, or whose final cell is degenerate (see
     :attr:`SamplerConfig.min_volume_per_atom`), is frozen and left out of the result; the others
@@ -217,7 +221,8 @@ def sample(
     config = config or SamplerConfig()
     if score_fn is None:
         score_fn = model
-    state = model.prior(num_atoms)
+    project = projection or (lambda state: state)
+    state = project(model.prior(num_atoms))
     grid = torch.linspace(1.0, 0.0, config.num_steps + 1, dtype=torch.float64)
     grid = grid.to(dtype=state.lattice.dtype, device=state.lattice.device)
     num_crystals = state.num_atoms.shape[0]
@@ -233,17 +238,20 @@ def sample(
             scores, alive = _screened(score_fn(state, t_now), state, alive)
             proposal = _corrector_step(model, state, scores, t_now, t_next, config)
             state, alive = _accepted(state, proposal, alive, config, t_now)
+            state = project(state)
         last = i == config.num_steps - 1
         scores, alive = _screened(score_fn(state, t_now), state, alive)
         proposal = _predictor_step(
             model, state, scores, t_now, t_next, last, config, forbidden_types
         )
         state, alive = _accepted(state, proposal, alive, config, t_now, last)
+        state = project(state)
     t_min = torch.full_like(grid[:1], model.config.min_time).expand(num_crystals)
     for _ in range(config.denoising_steps):
         scores, alive = _screened(score_fn(state, t_min), state, alive)
         proposal = denoising_step(model, state, scores, t_min)
         state, alive = _accepted(state, proposal, alive, config, t_min, last=True)
+        state = project(state)
     kept = torch.nonzero(alive).squeeze(-1)
     return SampledBatch(_select(state, kept).to_batch(), kept, num_crystals)
 

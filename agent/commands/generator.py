@@ -90,6 +90,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=2.0,
         help="classifier-free guidance factor γ (1: conditional model, 0: unconditional)",
     )
+    sample.add_argument(
+        "--free-symmetry",
+        action="store_true",
+        help="with a space_group condition, steer by the adapter alone; by default each sample "
+        "is kept in the space group, with the Wyckoff positions of one of the model's "
+        "fine-tuning crystals of that group",
+    )
     sample.add_argument("--out", type=Path, required=True, help="output folder")
     sample.set_defaults(handler=run_sample)
 
@@ -204,6 +211,7 @@ def run_sample(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         num_atoms=args.num_atoms,
+        symmetric=not args.free_symmetry,
     )
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
         task = bar.add_task(

@@ -21,6 +21,7 @@ from generator.conditioning.properties import PropertySpec, PropertyValues, raw_
 from generator.data.canonical import canonicalize
 from generator.data.readers import structure_problem
 from generator.data.tensors import CrystalBatch, CrystalTensors, collate, structure_to_tensors
+from generator.symmetry.templates import templates_by_group
 from generator.training.model_io import TrainedGenerator
 from generator.training.trainer import batch_indices, progress_bar
 
@@ -151,6 +152,11 @@ def finetune(
             bar.update(task, advance=1, description=f"fine-tuning loss {losses[-1]:.3f}")
     model.base.requires_grad_(False)
     earlier = start.info if isinstance(start, AdaptedGenerator) else {}
+    templates = dict(start.templates) if isinstance(start, AdaptedGenerator) else {}
+    if "space_group" in properties:
+        labels = examples.conditions["space_group"]
+        groups = [int(v) if p else None for v, p in zip(labels.values, labels.present, strict=True)]
+        templates |= templates_by_group(examples.crystals, groups)
     info = {
         "properties": list(properties),
         "structures": len(examples.crystals),
@@ -162,7 +168,7 @@ def finetune(
         "seconds": round(time.perf_counter() - started, 1),
         "final_loss": sum(losses[-20:]) / max(len(losses[-20:]), 1),
     }
-    return AdaptedGenerator(base, model.eval(), info)
+    return AdaptedGenerator(base, model.eval(), info, templates)
 
 
 def training_examples(

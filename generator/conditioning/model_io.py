@@ -10,6 +10,7 @@ import torch
 from generator.conditioning.adapted_model import AdaptedModel
 from generator.conditioning.adapters import AdapterConfig
 from generator.conditioning.properties import PropertySpec
+from generator.symmetry.templates import SymmetryTemplate
 from generator.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -30,11 +31,15 @@ class AdaptedGenerator:
             network was trained) with its atom-count distribution.
         model: the adapted model, in eval mode.
         info: provenance of the fine-tuning (labels, steps, wall time).
+        templates: space-group templates of the fine-tuning crystals, by space group, for
+            symmetry-constrained sampling (see :mod:`generator.symmetry`); empty without a
+            space-group adapter.
     """
 
     base: TrainedGenerator
     model: AdaptedModel
     info: dict = field(default_factory=dict)
+    templates: dict[int, list[SymmetryTemplate]] = field(default_factory=dict)
 
     @classmethod
     def create(
@@ -59,6 +64,7 @@ class AdaptedGenerator:
                 "properties": [spec.to_dict() for spec in self.model.specs.values()],
                 "adapters": self.model.adapters.state_dict(),
                 "info": self.info,
+                "templates": [t.to_dict() for group in self.templates.values() for t in group],
             },
             path,
         )
@@ -72,11 +78,15 @@ class AdaptedGenerator:
             specs = [PropertySpec.from_dict(spec) for spec in payload["properties"]]
             model = AdaptedModel(base.model, specs, AdapterConfig(**payload["adapter_config"]))
             model.adapters.load_state_dict(payload["adapters"])
+            templates: dict[int, list[SymmetryTemplate]] = {}
+            for data in payload.get("templates", []):
+                template = SymmetryTemplate.from_dict(data)
+                templates.setdefault(template.space_group, []).append(template)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise CheckpointError(
                 f"{source}: adapters do not match their settings ({exc})"
             ) from exc
-        return cls(base, model.eval(), payload.get("info", {}))
+        return cls(base, model.eval(), payload.get("info", {}), templates)
 
     @classmethod
     def load(cls, path: Path) -> AdaptedGenerator:

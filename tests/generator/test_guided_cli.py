@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ase.io import read, write
 from pymatgen.io.ase import AseAtomsAdaptor
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from agent.cli import main
 from generator.conditioning import AdaptedGenerator
@@ -52,3 +53,26 @@ def test_finetune_then_sample_with_conditions(
     assert "need an adapted model" in " ".join(capsys.readouterr().err.split())
     assert main([*finetune, "--property", "band_gap"]) == 2
     assert "no labels for property 'band_gap'" in " ".join(capsys.readouterr().err.split())
+
+
+def test_space_group_condition_keeps_samples_in_the_group(
+    tiny_generator, small_structures, tmp_path, capsys
+) -> None:
+    write(tmp_path / "labels.extxyz", [AseAtomsAdaptor.get_atoms(s) for s in small_structures])
+    base, adapted = tmp_path / "base.pt", tmp_path / "adapted.pt"
+    tiny_generator.save(base)
+    finetune = ["generator", "finetune", "--base", str(base), "--labels"]
+    finetune += [str(tmp_path / "labels.extxyz"), "--steps", "2", "--out", str(adapted)]
+    assert main([*finetune, "--property", "space_group"]) == 0
+
+    sample = ["generator", "sample", "--checkpoint", str(adapted), "--steps", "3", "--num", "3"]
+    assert main([*sample, "--out", str(tmp_path / "s"), "--condition", "space_group=221"]) == 0
+    for atoms in read(tmp_path / "s" / "samples.extxyz", index=":"):
+        structure = AseAtomsAdaptor.get_structure(atoms)
+        assert len(structure) == 2  # CsCl's Wyckoff positions 1a and 1b
+        assert SpacegroupAnalyzer(structure, symprec=1e-3).get_space_group_number() in (221, 229)
+
+    missing = [*sample, "--out", str(tmp_path / "m"), "--condition", "space_group=62"]
+    assert main(missing) == 2
+    assert "no template of space group 62" in " ".join(capsys.readouterr().err.split())
+    assert main([*missing, "--free-symmetry"]) == 0
