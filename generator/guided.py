@@ -92,7 +92,9 @@ def generate_batches(
         drawn = {name: target.draw(size, rng) for name, target in targets.items()}
         projection = None
         if symmetric and "space_group" in drawn:
-            projection = space_group_projection(generator, drawn["space_group"], rng, num_atoms)
+            projection = space_group_projection(
+                generator, drawn["space_group"], rng, num_atoms, config.elements
+            )
             counts = projection.num_atoms
         elif num_atoms:
             counts = torch.full((size,), num_atoms)
@@ -127,10 +129,11 @@ def space_group_projection(
     space_groups: Sequence[object],
     rng: np.random.Generator,
     num_atoms: int | None = None,
+    elements: Sequence[int] | None = None,
 ) -> SymmetryProjection:
     """The projection that keeps crystal ``b`` in space group ``space_groups[b]``, each with a
     template drawn uniformly from the generator's templates of that group (of ``num_atoms``
-    atoms, if given).
+    atoms, if given), its atom types restricted to ``elements`` (atomic numbers) if given.
 
     Raises:
         ConditionError (a ValueError): a group without templates in the model.
@@ -149,7 +152,7 @@ def space_group_projection(
             )
         chosen.append(candidates[int(rng.integers(len(candidates)))])
     parameter = next(generator.model.parameters())
-    return SymmetryProjection(chosen, parameter.dtype, parameter.device)
+    return SymmetryProjection(chosen, parameter.dtype, parameter.device, elements)
 
 
 def generate(

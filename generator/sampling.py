@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import torch
 from pymatgen.core import Structure
@@ -41,8 +42,16 @@ class SamplingError(RuntimeError):
 
 
 ScoreFn = Callable[[CrystalState, torch.Tensor], ScoreOutput]
-Projection = Callable[[CrystalState], CrystalState]
-"""Applied to the state after every step, e.g. to keep it in a space group."""
+
+
+class Projection(Protocol):
+    """Applied to the state after every step, e.g. to keep it in a space group."""
+
+    coordinate_noise_scale: torch.Tensor
+    """``(n, 1)`` multiplier of each atom's coordinate noise: a projection that averages the
+    noise of ``k`` atoms shrinks it by ``√k``, which this undoes."""
+
+    def __call__(self, state: CrystalState) -> CrystalState: ...
 
 
 @dataclass(frozen=True)
@@ -221,7 +230,11 @@ def sample(
     config = config or SamplerConfig()
     if score_fn is None:
         score_fn = model
-    project = projection or (lambda state: state)
+
+    def project(state: CrystalState) -> CrystalState:
+        return projection(state) if projection else state
+
+    noise_scale = projection.coordinate_noise_scale if projection else 1.0
     state = project(model.prior(num_atoms))
     grid = torch.linspace(1.0, 0.0, config.num_steps + 1, dtype=torch.float64)
     grid = grid.to(dtype=state.lattice.dtype, device=state.lattice.device)
@@ -236,13 +249,13 @@ def sample(
         t_now, t_next = grid[i].expand(num_crystals), grid[i + 1].expand(num_crystals)
         for _ in range(config.corrector_steps):
             scores, alive = _screened(score_fn(state, t_now), state, alive)
-            proposal = _corrector_step(model, state, scores, t_now, t_next, config)
+            proposal = _corrector_step(model, state, scores, t_now, t_next, config, noise_scale)
             state, alive = _accepted(state, proposal, alive, config, t_now)
             state = project(state)
         last = i == config.num_steps - 1
         scores, alive = _screened(score_fn(state, t_now), state, alive)
         proposal = _predictor_step(
-            model, state, scores, t_now, t_next, last, config, forbidden_types
+            model, state, scores, t_now, t_next, last, config, forbidden_types, noise_scale
         )
         state, alive = _accepted(state, proposal, alive, config, t_now, last)
         state = project(state)
@@ -263,8 +276,10 @@ def _corrector_step(
     t_now: torch.Tensor,
     t_next: torch.Tensor,
     config: SamplerConfig,
+    noise_scale: torch.Tensor | float,
 ) -> CrystalState:
-    """Langevin step at ``t_now`` for coordinates and lattice; types are left alone."""
+    """Langevin step at ``t_now`` for coordinates and lattice; types are left alone;
+    ``noise_scale`` multiplies the coordinate noise (see :class:`Projection`)."""
     cfg = model.config
     return replace(
         state,
@@ -274,6 +289,7 @@ def _corrector_step(
             config.coordinate_snr,
             state.batch,
             cfg.coordinates.sigma(t_now, state.num_atoms).squeeze(-1),
+            noise_scale,
         ),
         lattice=cfg.lattice.corrector_step(
             state.lattice, scores.lattice, config.lattice_snr, t_now, t_next, state.num_atoms
@@ -299,9 +315,11 @@ def _predictor_step(
     last: bool,
     config: SamplerConfig,
     forbidden_types: torch.Tensor | None,
+    noise_scale: torch.Tensor | float,
 ) -> CrystalState:
     """Ancestral step of all three components from ``t_now`` to ``t_next``; element tokens where
-    ``forbidden_types`` ``(MAX_Z,)`` is True are never drawn."""
+    ``forbidden_types`` ``(MAX_Z,)`` is True are never drawn; ``noise_scale`` multiplies the
+    coordinate noise (see :class:`Projection`)."""
     cfg = model.config
     type_logits = scores.type_logits
     if forbidden_types is not None:
@@ -323,6 +341,7 @@ def _predictor_step(
             cfg.coordinates.sigma(atom_now, atom_count),
             cfg.coordinates.sigma(atom_next, atom_count),
             add_noise=not last,
+            noise_scale=noise_scale,
         ),
         lattice=cfg.lattice.predictor_step(
             state.lattice, scores.lattice, t_now, t_next, state.num_atoms, add_noise=not last

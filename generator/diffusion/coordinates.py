@@ -152,6 +152,7 @@ class CoordinateDiffusion:
         sigma_now: torch.Tensor,
         sigma_next: torch.Tensor,
         add_noise: bool = True,
+        noise_scale: torch.Tensor | float = 1.0,
     ) -> torch.Tensor:
         """Ancestral step of the reverse VE process from σ_now down to σ_next.
 
@@ -159,6 +160,8 @@ class CoordinateDiffusion:
             frac_coords: ``(n, 3)``; score: ``(n, 3)`` at σ_now.
             sigma_now, sigma_next: ``(n, 1)`` per-atom standard deviations, σ_next < σ_now.
             add_noise: False for the final, noise-free step.
+            noise_scale: multiplies the noise, ``(n, 1)`` per atom or one number (a projection
+                that averages it afterwards, see :mod:`generator.symmetry`, scales it up).
 
         Returns:
             ``(n, 3)`` coordinates in [0, 1).
@@ -166,7 +169,9 @@ class CoordinateDiffusion:
         gap = sigma_now**2 - sigma_next**2
         x = frac_coords + gap * score
         if add_noise:
-            x = x + torch.sqrt(gap * sigma_next**2 / sigma_now**2) * torch.randn_like(x)
+            x = x + torch.sqrt(gap * sigma_next**2 / sigma_now**2) * noise_scale * torch.randn_like(
+                x
+            )
         return wrap(x)
 
     def corrector_step(
@@ -176,6 +181,7 @@ class CoordinateDiffusion:
         snr: float,
         batch: torch.Tensor,
         sigma: torch.Tensor,
+        noise_scale: torch.Tensor | float = 1.0,
     ) -> torch.Tensor:
         """One Langevin step on the torus, the step size set by ``snr`` (see
         :func:`~generator.diffusion.langevin.langevin_step_size`).
@@ -183,10 +189,11 @@ class CoordinateDiffusion:
         Args:
             frac_coords: ``(n, 3)``; score: ``(n, 3)``; batch: ``(n,)`` crystal of each atom.
             sigma: ``(B,)`` each crystal's noise level ``σ(t) N^(-1/3)`` (see :meth:`sigma`).
+            noise_scale: as in :meth:`predictor_step`; the step size ignores it.
 
         Returns:
             ``(n, 3)`` coordinates in [0, 1).
         """
         noise = torch.randn_like(frac_coords)
         step = langevin_step_size(noise, score, snr, batch, sigma)[batch].unsqueeze(-1)
-        return wrap(frac_coords + step * score + torch.sqrt(2 * step) * noise)
+        return wrap(frac_coords + step * score + torch.sqrt(2 * step) * noise_scale * noise)

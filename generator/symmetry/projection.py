@@ -15,8 +15,17 @@ positions ``x⁰`` (see :class:`~generator.symmetry.templates.SymmetryTemplate`)
   symmetric lattice its positive square root. A symmetric lattice that is not positive definite
   (the noisy phase can pass through one) becomes its mirror image that is: the network sees only
   the metric, which is the same;
-* atom types: every atom takes its orbit representative's token, and the type logits are
-  averaged over each orbit before a type is drawn, so one orbit is one element.
+* atom types: atoms that shared an element in the template (a Wyckoff orbit, or several) take
+  the token of the first of them, their type logits are averaged before a type is drawn, and
+  the elements already drawn for the crystal's other atoms are excluded, so that the crystal
+  has the template's pattern of elements. Were two orbits given one element, the crystal could
+  gain symmetry: Pnma with one element throughout is often Cmcm or Imma.
+
+Averaging the coordinates of an orbit of ``k`` atoms also averages their noise, which would leave
+the free parameters ``√k`` times less noise than the reverse process needs: sampling too cold,
+they settle on special values and the crystal in a supergroup. The sampler therefore scales each
+atom's coordinate noise by ``√k`` (:attr:`SymmetryProjection.coordinate_noise_scale`). On the
+shipped model (γ = 1, 32 samples) that took Pnma (62) from 19% to 75% of samples in the group.
 
 """
 
@@ -26,11 +35,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import torch
+from torch import nn
 
+from generator.diffusion.atom_types import MAX_Z
 from generator.diffusion.coordinates import wrap
 from generator.model import CrystalState, ScoreOutput
 from generator.sampling import ScoreFn
 from generator.symmetry.templates import SymmetryTemplate
+
+EXCLUDED_LOGIT = -1e4
+"""The logit of an excluded element: finite (the sampler drops crystals with non-finite scores),
+and a probability of exp(-10⁴) ≈ 0."""
 
 
 class SymmetryProjection:
@@ -44,7 +59,10 @@ class SymmetryProjection:
         templates: Sequence[SymmetryTemplate],
         dtype: torch.dtype = torch.float32,
         device: torch.device | str = "cpu",
+        elements: Sequence[int] | None = None,
     ) -> None:
+        """Args: elements: atomic numbers the atom types are restricted to (as
+        :attr:`~generator.sampling.SamplerConfig.elements`; None: any)."""
         self.num_atoms = torch.tensor([t.num_atoms for t in templates], device=device)
         count = int(self.num_atoms.sum())
         width = max(int(t.rotations.shape[0]) for t in templates)
@@ -63,7 +81,21 @@ class SymmetryProjection:
         self.rotations, self.reference = self.rotations.to(device), self.reference.to(device)
         self.valid, self.partners = self.valid.to(device), self.partners.to(device)
         self.inverse_rotations = torch.linalg.inv(self.rotations)
-        self.representatives = self.partners.min(dim=1).values  # (n,) lowest atom of each orbit
+        starts = torch.cumsum(self.num_atoms, 0) - self.num_atoms
+        species = torch.cat([t.species for t in templates]).to(device)
+        self.batch = torch.repeat_interleave(
+            torch.arange(len(templates), device=device), self.num_atoms
+        )
+        self.representatives = starts[self.batch] + species  # (n,) first atom of the element
+        stabilizer = (
+            (self.partners == torch.arange(count, device=device)[:, None]) & self.valid[self.batch]
+        ).sum(1)
+        orbit = self.valid.sum(1)[self.batch] / stabilizer
+        self.coordinate_noise_scale = orbit.to(dtype).sqrt().unsqueeze(-1)  # (n, 1)
+        self.allowed = torch.ones(MAX_Z, dtype=torch.bool, device=device)
+        if elements is not None:
+            self.allowed[:] = False
+            self.allowed[[z - 1 for z in elements]] = True
 
     def __call__(self, state: CrystalState) -> CrystalState:
         """``state`` projected: coordinates, lattice and tokens."""
@@ -96,18 +128,28 @@ class SymmetryProjection:
         values, vectors = torch.linalg.eigh(averaged)
         return vectors @ torch.diag_embed(values.clamp_min(0).sqrt()) @ vectors.transpose(-1, -2)
 
-    def type_logits(self, logits: torch.Tensor) -> torch.Tensor:
-        """``(n, Z)`` logits averaged over each orbit."""
+    def type_logits(self, logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """``(n, MAX_Z)`` logits averaged over the atoms of each template element, with the
+        elements of the crystal's other atoms (``tokens`` ``(n,)``, masked ones aside)
+        excluded, unless that would leave an atom no allowed element."""
         sums = torch.zeros_like(logits).index_add_(0, self.representatives, logits)
         sizes = torch.bincount(self.representatives, minlength=logits.shape[0]).clamp_min(1)
-        return (sums / sizes.unsqueeze(-1).to(logits.dtype))[self.representatives]
+        averaged = (sums / sizes.unsqueeze(-1).to(logits.dtype))[self.representatives]
+        drawn = nn.functional.one_hot(tokens, MAX_Z + 1)[:, :MAX_Z].to(logits.dtype)
+        in_crystal = torch.zeros(int(self.num_atoms.shape[0]), MAX_Z, dtype=logits.dtype)
+        in_crystal = in_crystal.to(logits.device).index_add_(0, self.batch, drawn)
+        own = torch.zeros_like(drawn).index_add_(0, self.representatives, drawn)
+        taken = (in_crystal[self.batch] - own[self.representatives]) > 0
+        blocked = taken | ~self.allowed
+        possible = (~blocked).any(-1, keepdim=True)
+        return averaged.masked_fill(torch.where(possible, blocked, ~self.allowed), EXCLUDED_LOGIT)
 
     def score_fn(self, score_fn: ScoreFn) -> ScoreFn:
-        """``score_fn`` with its type logits averaged over orbits."""
+        """``score_fn`` with its type logits made to follow the templates (:meth:`type_logits`)."""
 
         def projected(state: CrystalState, t: torch.Tensor) -> ScoreOutput:
             scores = score_fn(state, t)
-            return replace(scores, type_logits=self.type_logits(scores.type_logits))
+            return replace(scores, type_logits=self.type_logits(scores.type_logits, state.tokens))
 
         return projected
 

@@ -5,8 +5,8 @@ A template is what symmetry-constrained sampling (:mod:`generator.symmetry.proje
 generate a crystal of the same space group with the same Wyckoff positions: its atom count, the
 rotations of its operations ``x → R x + t`` in the basis of its own (canonical) cell, for each
 operation the atom each atom is sent to, and its atoms' positions, which fix the Wyckoff
-positions (the free parameters are what sampling draws). The orbits of the permutations are the
-Wyckoff orbits: atoms of one orbit share an element. Its elements are not kept.
+positions (the free parameters are what sampling draws), and which of its atoms share an element
+(a Wyckoff orbit always does; two orbits may). Its elements themselves are not kept.
 """
 
 from __future__ import annotations
@@ -35,12 +35,14 @@ class SymmetryTemplate:
         permutations: ``(m, N)`` long; operation ``k`` sends atom ``i`` to atom
             ``permutations[k, i]`` (``R x_i + t ≡ x_j`` mod 1).
         frac_coords: ``(N, 3)`` float64, the crystal's fractional coordinates.
+        species: ``(N,)`` long, for each atom the first atom of the same element.
     """
 
     space_group: int
     rotations: torch.Tensor
     permutations: torch.Tensor
     frac_coords: torch.Tensor
+    species: torch.Tensor
 
     @property
     def num_atoms(self) -> int:
@@ -69,6 +71,7 @@ class SymmetryTemplate:
             rotations=torch.as_tensor(dataset.rotations, dtype=torch.long),
             permutations=torch.as_tensor(permutations, dtype=torch.long),
             frac_coords=torch.as_tensor(_symmetrized(frac, operations, permutations)),
+            species=torch.as_tensor([list(numbers).index(z) for z in numbers], dtype=torch.long),
         )
 
     def to_dict(self) -> dict:
@@ -77,6 +80,7 @@ class SymmetryTemplate:
             "rotations": self.rotations,
             "permutations": self.permutations,
             "frac_coords": self.frac_coords,
+            "species": self.species,
         }
 
     @classmethod

@@ -111,3 +111,29 @@ def test_ancestral_step_with_exact_score_keeps_the_marginal() -> None:
     xs = process.predictor_step(xt, score, sigma_now, sigma_next)
     assert (xs - x0).mean().item() == pytest.approx(0.0, abs=1e-3)
     assert (xs - x0).std().item() == pytest.approx(sigma_next[0, 0].item(), rel=0.01)
+
+
+def test_noise_scale_multiplies_the_noise_of_both_steps() -> None:
+    """A step is ``x + drift + scale · noise`` for one noise draw: the drift (and the corrector's
+    step size) do not depend on ``noise_scale``, which may differ from atom to atom."""
+    process = CoordinateDiffusion()
+    x = torch.full((4, 3), 0.5, dtype=torch.float64)
+    score = torch.full_like(x, 25.0)  # σ s ≈ 1: steps of a few hundredths, far from wrapping
+    sigma_now, sigma_next = torch.full((4, 1), 0.04), torch.full((4, 1), 0.03)
+    level = torch.full((2,), 0.04, dtype=torch.float64)
+    batch = torch.tensor([0, 0, 1, 1])
+    steps = {
+        "predictor": lambda s: process.predictor_step(x, score, sigma_now, sigma_next, True, s),
+        "corrector": lambda s: process.corrector_step(x, score, 0.4, batch, level, s),
+    }
+    scale = torch.tensor([[1.0], [2.0], [0.5], [3.0]], dtype=torch.float64)
+    for name, step in steps.items():
+        results = []
+        for multiple in (0.0, 1.0, 2.0):
+            torch.manual_seed(0)
+            results.append(step(multiple * scale))
+        drift, once, twice = results
+        assert not torch.allclose(once, drift), name
+        assert torch.allclose(twice - drift, 2 * (once - drift)), name
+        torch.manual_seed(0)
+        assert torch.allclose(step(1.0) - drift, (once - drift) / scale), name

@@ -13,11 +13,13 @@ from generator.conditioning.errors import ConditionError
 from generator.data import collate
 from generator.data.canonical import canonicalize
 from generator.data.tensors import structure_to_tensors
+from generator.diffusion.atom_types import MASK_TOKEN, MAX_Z
 from generator.diffusion.lattice import symmetrize_lattice
 from generator.guided import generate_batches, resolve_targets
 from generator.model import CrystalState
 from generator.sampling import SamplerConfig
 from generator.symmetry import SymmetryProjection, SymmetryTemplate, templates_by_group
+from generator.symmetry.projection import EXCLUDED_LOGIT
 
 
 def rutile(x: float = 0.305) -> Structure:
@@ -57,9 +59,10 @@ def test_template_holds_operations_orbits_and_no_elements(small_structures) -> N
     assert template.space_group == 225
     assert template.rotations.shape == (48, 3, 3)
     for permutation in template.permutations:  # one bijection per operation, elements kept
-        assert sorted(permutation.tolist()) == [0, 1]
         assert permutation.tolist() == [0, 1]
-    assert set(template.to_dict()) == {"space_group", "rotations", "permutations", "frac_coords"}
+    assert template.species.tolist() == [0, 1]
+    fields = {"space_group", "rotations", "permutations", "frac_coords", "species"}
+    assert set(template.to_dict()) == fields
     restored = SymmetryTemplate.from_dict(template.to_dict())
     assert torch.equal(restored.permutations, template.permutations)
 
@@ -68,6 +71,7 @@ def test_template_holds_operations_orbits_and_no_elements(small_structures) -> N
     assert template.space_group == 136
     orbits = {frozenset(template.permutations[:, i].tolist()) for i in range(6)}
     assert orbits == {frozenset({0, 1}), frozenset({2, 3, 4, 5})}
+    assert template.species.tolist() == [0, 0, 2, 2, 2, 2]
 
 
 def test_templates_by_group_keeps_the_first_per_group_and_skips_mislabeled(
@@ -121,10 +125,20 @@ def test_projection_leaves_symmetric_crystals_and_shares_types_within_orbits() -
         state.num_atoms, state.batch,
     )  # fmt: skip
     assert projection(mixed).tokens.tolist() == [21, 21, 7, 7, 7, 7]
-    logits = torch.arange(6 * 4, dtype=torch.float64).reshape(6, 4)
-    averaged = projection.type_logits(logits)
+    logits = torch.randn(6, MAX_Z, dtype=torch.float64)
+    masked = torch.full((6,), MASK_TOKEN)
+    averaged = projection.type_logits(logits, masked)
     assert torch.allclose(averaged[0], logits[:2].mean(0))
-    assert torch.allclose(averaged[2:], logits[2:].mean(0).expand(4, 4))
+    assert torch.allclose(averaged[2:], logits[2:].mean(0).expand(4, MAX_Z))
+    titanium = torch.tensor([21, 21, *[MASK_TOKEN] * 4])
+    excluded = projection.type_logits(logits, titanium)  # oxygen's sites cannot be Ti too
+    assert (excluded[2:, 21] == EXCLUDED_LOGIT).all() and (excluded[:2] > -100).all()
+    assert (excluded[2:, :21] > -100).all()
+    only = SymmetryProjection([template], torch.float64, elements=[22])
+    restricted = only.type_logits(logits, titanium)  # nothing but Ti is left for oxygen's sites
+    assert (restricted[2:, 21] > -100).all() and (restricted[:, :21] == EXCLUDED_LOGIT).all()
+    orbit_sizes = projection.coordinate_noise_scale.squeeze(-1) ** 2  # Ti on 2a, O on 4f
+    assert torch.allclose(orbit_sizes, torch.tensor([2.0, 2, 4, 4, 4, 4], dtype=torch.float64))
     with pytest.raises(ValueError, match="atom counts"):
         projection(state_of([crystal, crystal]))
 
