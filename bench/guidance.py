@@ -37,7 +37,7 @@ from pymatgen.core import Structure
 from generator.conditioning import FinetuneConfig, finetune, load_generator, parse_targets
 from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
 from generator.conditioning.properties import chemical_system, space_group_number, structure_hhi
-from generator.evaluation import compositionally_valid, structurally_valid
+from generator.evaluation import evaluate_samples, load_reference
 from generator.guided import GenerationResult, generate
 from generator.pretrained import default_checkpoint
 from generator.training.model_io import TrainedGenerator
@@ -144,27 +144,31 @@ def space_group_rows(
     model: Path, args: argparse.Namespace, unconditional: list, oracle=None
 ) -> list:
     """Space-group match rates (spglib, symprec 0.1): unconditional, guided by the adapter
-    alone and guided within the group's templates (with the structural and SMACT validity of
-    those), as generated and, with ``oracle``, after relaxing every sample with it (MatterGen
-    measures relaxed structures)."""
+    alone and guided within the group's templates (with the structural and SMACT validity, the
+    uniqueness and the novelty against MP-20 of those), as generated and, with ``oracle``, after
+    relaxing every sample with it (MatterGen measures relaxed structures)."""
+    reference = load_reference("mp_20", args.data_dir)
     rows = []
     relaxed_unconditional = relaxed(unconditional, oracle) if oracle else []
     for group in SPACE_GROUPS:
         guided = sampled(model, args, {"space_group": group}, args.guidance)
         symmetric = sampled(model, args, {"space_group": group}, args.guidance, symmetric=True)
-        structures = symmetric.structures
+        quality = evaluate_samples(symmetric.structures, reference).summary
         row = {
             "target": group,
             "unconditional": rate(unconditional, same_space_group(group)),
             "guided": rate(guided.structures, same_space_group(group)),
-            "symmetric": rate(structures, same_space_group(group)),
-            "symmetric_valid": rate(structures, structurally_valid),
-            "symmetric_smact": rate(structures, compositionally_valid),
+            "symmetric": rate(symmetric.structures, same_space_group(group)),
+            "symmetric_valid": quality["structurally_valid_fraction"],
+            "symmetric_smact": quality["compositionally_valid_fraction"],
+            "symmetric_unique": quality["unique_fraction"],
+            "symmetric_novel": quality["novel_fraction"],
             "dropped": guided.num_dropped + symmetric.num_dropped,
         }
         line = (
             "| {target} | {unconditional:.0%} | {guided:.0%} | {symmetric:.0%} "
-            "({symmetric_valid:.0%}, {symmetric_smact:.0%}) |"
+            "({symmetric_valid:.0%}, {symmetric_smact:.0%}, {symmetric_unique:.0%}, "
+            "{symmetric_novel:.0%}) |"
         )
         if oracle:
             row["relaxed_unconditional"] = rate(relaxed_unconditional, same_space_group(group))
@@ -277,7 +281,7 @@ def main() -> None:
     if "space_group" in properties:
         header = (
             f"\n| space group | unconditional | guided, {gamma} | guided in the group's "
-            "templates (structurally valid, SMACT) |"
+            "templates (structurally valid, SMACT, unique, novel) |"
         )
         if args.relax:
             header += f" relaxed by {args.relax}: unconditional | guided |"

@@ -52,6 +52,11 @@ class SymmetryProjection:
     """Projection of a batch of ``B`` crystals, crystal ``b`` onto ``templates[b]``'s symmetry.
 
     The batch's crystals must have their templates' atom counts, atoms in template order.
+
+    Attributes:
+        num_atoms: ``(B,)`` the templates' atom counts, the counts to sample.
+        coordinate_noise_scale: ``(n, 1)`` √(orbit size) of each atom, for the sampler.
+        representatives: ``(n,)`` for each atom the first atom of its template element.
     """
 
     def __init__(
