@@ -169,9 +169,8 @@ class CoordinateDiffusion:
         gap = sigma_now**2 - sigma_next**2
         x = frac_coords + gap * score
         if add_noise:
-            x = x + torch.sqrt(gap * sigma_next**2 / sigma_now**2) * noise_scale * torch.randn_like(
-                x
-            )
+            noise = noise_scale * torch.randn_like(x)
+            x = x + torch.sqrt(gap * sigma_next**2 / sigma_now**2) * noise
         return wrap(x)
 
     def corrector_step(

@@ -108,19 +108,19 @@ class SymmetryProjection:
         return replace(
             state,
             tokens=state.tokens[self.representatives],
-            frac_coords=self.coordinates(state.frac_coords, state.batch),
+            frac_coords=self.coordinates(state.frac_coords),
             lattice=self.lattice(state.lattice),
         )
 
-    def coordinates(self, frac_coords: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    def coordinates(self, frac_coords: torch.Tensor) -> torch.Tensor:
         """``(n, 3)`` fractional coordinates ``(n, 3)`` with their displacements from the
         template averaged over the group."""
         displacement = frac_coords - self.reference
         displacement = displacement - torch.round(displacement)
         pulled_back = torch.einsum(
-            "nkij,nkj->nki", self.inverse_rotations[batch], displacement[self.partners]
+            "nkij,nkj->nki", self.inverse_rotations[self.batch], displacement[self.partners]
         )  # (n, m, 3)
-        valid = self.valid[batch].unsqueeze(-1).to(pulled_back.dtype)
+        valid = self.valid[self.batch].unsqueeze(-1).to(pulled_back.dtype)
         return wrap(self.reference + (pulled_back * valid).sum(1) / valid.sum(1))
 
     def lattice(self, lattice: torch.Tensor) -> torch.Tensor:

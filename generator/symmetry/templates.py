@@ -1,5 +1,5 @@
-"""Space-group templates: the symmetry operations of a training crystal and how they permute its
-atoms, without its elements or positions.
+"""Space-group templates: the symmetry operations of a training crystal, how they permute its
+atoms, and its Wyckoff positions, without its elements.
 
 A template is what symmetry-constrained sampling (:mod:`generator.symmetry.projection`) needs to
 generate a crystal of the same space group with the same Wyckoff positions: its atom count, the
