@@ -7,7 +7,10 @@ calibrated GP heads that read the embedding columns — followed by one determin
 computed quantity that reads its column.
 
 With two or more objectives the acquisition function is qLogNEHVI (noisy expected hypervolume
-improvement, log form); with one it is qLogNEI. Constraints enter as BoTorch outcome constraints
+improvement, log form); with one it is qLogNEI. Before the campaign has labels of its own (the
+heads then learn from a prior dataset) there is no front yet: the hypervolume improvement is the
+picks' hypervolume above the reference point, and the single-objective improvement is over the
+objective's reference value (qLogEI). Constraints enter as BoTorch outcome constraints
 (feasibility weighting). The ``q`` picks are chosen jointly and greedily over the discrete
 candidate set with ``optimize_acqf_discrete`` (no candidate twice; near-duplicates were removed
 before scoring).
@@ -18,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
@@ -72,7 +75,7 @@ def select(
     Args:
         model: BoTorch model with outputs named ``outputs``.
         candidates: ``(n, D)`` features of the candidates.
-        baseline: ``(m, D)`` features of the labeled structures.
+        baseline: ``(m, D)`` features of the labeled structures (``m`` may be 0).
     """
     q = min(q, len(candidates))
     sampler = get_sampler(model.posterior(candidates[:1]), torch.Size([mc_samples]), seed=seed)
@@ -87,17 +90,27 @@ def select(
             sampler=sampler,
             objective=WeightedMCMultiOutputObjective(signs, outcomes=indices),
             constraints=constraint_callables,
-            prune_baseline=True,
+            prune_baseline=len(baseline) > 0,
         )
     else:
         sign, index = float(signs[0]), indices[0]
-        acquisition = qLogNoisyExpectedImprovement(
-            model=model,
-            X_baseline=baseline,
-            sampler=sampler,
-            objective=GenericMCObjective(lambda Z, X=None: sign * Z[..., index]),
-            constraints=constraint_callables,
-        )
+        objective = GenericMCObjective(lambda Z, X=None: sign * Z[..., index])
+        if len(baseline):
+            acquisition = qLogNoisyExpectedImprovement(
+                model=model,
+                X_baseline=baseline,
+                sampler=sampler,
+                objective=objective,
+                constraints=constraint_callables,
+            )
+        else:
+            acquisition = qLogExpectedImprovement(
+                model=model,
+                best_f=sign * objectives[0].reference,
+                sampler=sampler,
+                objective=objective,
+                constraints=constraint_callables,
+            )
     chosen, values = optimize_acqf_discrete(acquisition, q=q, choices=candidates, unique=True)
     picked = [int(torch.nonzero((candidates == row).all(dim=-1))[0]) for row in chosen]
     return picked, values.flatten().tolist()

@@ -155,10 +155,18 @@ class AdapterSettings(StrictModel):
 class SurrogateSettings(StrictModel):
     """The surrogate that predicts oracle quantities: a MatGL network as featurizer (a folder
     in MatGL's format; None: the network shipped with matterloop, a TensorNet trained on MP-20
-    formation energies and magnetic densities) and one calibrated GP head per oracle quantity."""
+    formation energies and magnetic densities) and one calibrated GP head per oracle quantity.
+
+    ``prior``: a dataset (``mp_20``) whose labeled structures (``prior_labels`` of them, drawn at
+    random from its training splits) join the heads' data before the first round, so that BoTorch
+    picks from round 0 instead of an initial design (see :mod:`agent.campaign.prior`). A
+    quantity the dataset lacks waits for ``acquisition.initial_labels`` oracle labels.
+    """
 
     network: Path | None = None
     head: HeadConfig = Field(default_factory=HeadConfig)
+    prior: str | None = Field(None, description="dataset whose labels seed the heads, e.g. mp_20")
+    prior_labels: int = Field(500, ge=4, description="structures of the prior dataset")
 
 
 class AcquisitionSettings(StrictModel):
@@ -264,6 +272,8 @@ class CampaignConfig(StrictModel):
             canonical_dataset_name(self.adapters.prior)
             if not self.adapters.properties:
                 raise ValueError("adapters.prior: name the adapters' properties to learn")
+        if self.surrogate.prior is not None:
+            canonical_dataset_name(self.surrogate.prior)
         if self.generator.source != "generator":
             canonical_dataset_name(self.generator.source)
             if self.filters.novelty_reference is not None:

@@ -35,6 +35,7 @@ from agent.campaign.distributed import (
 )
 from agent.campaign.labels import label_table
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
+from agent.campaign.prior import prior_labels
 from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
 from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
 from agent.campaign.targets import generation_targets
@@ -78,7 +79,8 @@ class Campaign:
         self.reference = None
         self.screening_pool = None
         self.surrogate: Surrogate | None = None
-        self.surrogate_ids: list[str] = []
+        self.surrogate_ids: list[str] = []  # oracle-labeled rows, after the prior's rows
+        self.prior_rows = 0
         self.tracker = CampaignTracker(config, self.store)
 
     # ----------------------------------------------------------------------------------- run
@@ -240,7 +242,7 @@ class Campaign:
         self, number: int, candidates: Candidates, num_evaluated: int
     ) -> tuple[list[Pick], str]:
         """The picks among ``candidates``: BoTorch once every modelled quantity has enough
-        labels, random (the initial design) before."""
+        labels (the prior dataset's included), random (the initial design) before."""
         acquisition = self.config.acquisition
         q = acquisition.q
         if self.config.budget.oracle_calls is not None:
@@ -285,9 +287,24 @@ class Campaign:
 
     # ---------------------------------------------------------------------------- surrogate
     def build_surrogate(self) -> Surrogate:
+        """A surrogate without fitted heads, holding the prior dataset's labels if any."""
         settings = self.config.surrogate
         network = load_network(settings.network or default_network())
-        return Surrogate(network, self.config.modelled, settings.head)
+        surrogate = Surrogate(network, self.config.modelled, settings.head)
+        if settings.prior is not None:
+            structures, labels = prior_labels(
+                settings.prior,
+                self.config.modelled,
+                settings.prior_labels,
+                self.config.seed,
+                self.config.filters.data_dir,
+            )
+            self.console.print(
+                f"surrogate: {len(structures)} labeled {settings.prior} structures join the heads"
+            )
+            surrogate.add_embedded(surrogate.embed(structures), torch.as_tensor(labels))
+            self.prior_rows = len(structures)
+        return surrogate
 
     def features(self, embedding: torch.Tensor, computed: dict[str, list[float]]) -> torch.Tensor:
         """``(n, d + k)`` features: the ``(n, d)`` embedding, then the computed quantities."""
@@ -308,7 +325,7 @@ class Campaign:
                     computed[name].append(function_values(structure, [name])[name])
                 except UndefinedQuantity:
                     computed[name].append(float("nan"))
-        features = self.features(self.surrogate.embeddings, computed)
+        features = self.features(self.surrogate.embeddings[self.prior_rows :], computed)
         return features[~features.isnan().any(dim=-1)]
 
     def refit_surrogate(self) -> str | None:

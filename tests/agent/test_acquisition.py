@@ -63,3 +63,17 @@ def test_single_objective_uses_noisy_expected_improvement():
     model, labeled, candidates = problem()
     (best,), _ = select(model, candidates, labeled, OBJECTIVES[:1], (), OUTPUTS, 1, 64, 0)
     assert candidates[best, 0] >= torch.quantile(candidates[:, 0], 0.75)
+
+
+def test_without_labels_of_its_own_the_picks_follow_the_prior_heads():
+    """Heads fitted on a prior dataset and no campaign label yet: the improvement is measured
+    from the reference point, so the picks are the candidates predicted to be best."""
+    model, _, candidates = problem()
+    none = candidates[:0]
+    picks, values = select(model, candidates, none, OBJECTIVES, (), OUTPUTS, 3, 64, 0)
+    assert len(set(picks)) == 3 and all(torch.isfinite(torch.tensor(values)))
+    magnetic, hhi = 0.2 * candidates[:, 0], candidates[:, -1]
+    area = magnetic * (10000 - hhi)  # each candidate's own hypervolume above the reference
+    assert area[picks].mean() > torch.quantile(area, 0.6)
+    (best,), _ = select(model, candidates, none, OBJECTIVES[:1], (), OUTPUTS, 1, 64, 0)
+    assert candidates[best, 0] >= torch.quantile(candidates[:, 0], 0.75)

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 from agent.campaign.store import CampaignStore
 from agent.cli import main
 from generator.conditioning import AdaptedGenerator
+from surrogates.surrogate import Surrogate
 from tests.agent.conftest import REPO, campaign_config, write_config
 
 
@@ -93,6 +94,30 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     assert "3 round(s) complete" in capsys.readouterr().out
     assert main(["pareto", str(directory), "--out", str(tmp_path / "front.png")]) == 0
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_surrogate_prior_lets_botorch_pick_from_round_zero(tmp_path, capsys):
+    directory = tmp_path / "campaign"
+    config = campaign_config(
+        directory, surrogate={"prior": "mp_20", "prior_labels": 48}, budget={"rounds": 2}
+    )
+    assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0
+    printed = capsys.readouterr().out
+    prior_rows = int(printed.split("surrogate: ")[1].split()[0])
+    assert 40 <= prior_rows <= 48  # MP-20 structures with a magnetic density or E_hull label
+
+    store = CampaignStore(directory)
+    # without the prior, 4 labels per quantity would be needed first (an initial design)
+    assert [s["method"] for s in store.summaries()] == ["qLogNEHVI", "qLogNEHVI"]
+    for pick in store.picks(0):
+        assert set(pick.predicted_mean) == {"magnetic_density", "e_above_hull"}
+        assert 0 <= pick.predicted_std["magnetic_density"] < 1  # µB/Å³, learned from MP-20
+    surrogate = Surrogate.load(directory / "models" / "surrogate")
+    evaluations = store.evaluations()
+    assert len(surrogate.labels) == prior_rows + len(evaluations)
+    magnetic, e_hull = surrogate.labels[:prior_rows].T
+    assert (~magnetic.isnan()).sum() >= 0.9 * prior_rows and (magnetic >= 0).all()
+    assert (e_hull[~e_hull.isnan()] < 0.08).all()  # MP-20 holds near-stable crystals only
 
 
 def run_driver(config_path, log_path) -> subprocess.Popen:

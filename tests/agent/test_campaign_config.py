@@ -79,6 +79,8 @@ def test_minimal_config_gets_defaults(tmp_path):
             "unknown dataset 'mp_21'",
         ),
         ({"adapters": {"prior": "mp_20"}}, "adapters.prior: name the adapters' properties"),
+        ({"surrogate": {"prior": "oqmd"}}, "unknown dataset 'oqmd'"),
+        ({"surrogate": {"prior_labels": 2}}, "surrogate.prior_labels: Input should be greater"),
     ],
 )
 def test_bad_configs_name_the_field(tmp_path, change, message):
