@@ -158,15 +158,21 @@ class SurrogateSettings(StrictModel):
     formation energies and magnetic densities) and one calibrated GP head per oracle quantity.
 
     ``prior``: a dataset (``mp_20``) whose labeled structures (``prior_labels`` of them, drawn at
-    random from its training splits) join the heads' data before the first round, so that BoTorch
-    picks from round 0 instead of an initial design (see :mod:`agent.campaign.prior`). A
-    quantity the dataset lacks waits for ``acquisition.initial_labels`` oracle labels.
+    random from its training splits) join the heads' data before the first round, for the
+    modelled quantities in ``prior_quantities`` (None: every one the dataset labels); see
+    :mod:`agent.campaign.prior`. BoTorch picks once every modelled quantity has
+    ``acquisition.initial_labels`` labels, so with a prior for all of them it picks from round 0;
+    a quantity left out (e.g. E_hull, since MP-20 holds only near-stable crystals) waits for the
+    oracle's labels of the initial design.
     """
 
     network: Path | None = None
     head: HeadConfig = Field(default_factory=HeadConfig)
     prior: str | None = Field(None, description="dataset whose labels seed the heads, e.g. mp_20")
     prior_labels: int = Field(500, ge=4, description="structures of the prior dataset")
+    prior_quantities: tuple[str, ...] | None = Field(
+        None, description="modelled quantities taught by the prior (None: all it labels)"
+    )
 
 
 class AcquisitionSettings(StrictModel):
@@ -274,6 +280,12 @@ class CampaignConfig(StrictModel):
                 raise ValueError("adapters.prior: name the adapters' properties to learn")
         if self.surrogate.prior is not None:
             canonical_dataset_name(self.surrogate.prior)
+        unknown = set(self.surrogate.prior_quantities or ()) - set(self.modelled)
+        if unknown:
+            raise ValueError(
+                f"surrogate.prior_quantities: {', '.join(sorted(unknown))} not among the "
+                f"modelled (oracle) quantities {', '.join(self.modelled)}"
+            )
         if self.generator.source != "generator":
             canonical_dataset_name(self.generator.source)
             if self.filters.novelty_reference is not None:

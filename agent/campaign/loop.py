@@ -298,6 +298,7 @@ class Campaign:
                 settings.prior_labels,
                 self.config.seed,
                 self.config.filters.data_dir,
+                settings.prior_quantities,
             )
             self.console.print(
                 f"surrogate: {len(structures)} labeled {settings.prior} structures join the heads"

@@ -11,7 +11,7 @@ near-stable crystals; the oracle's labels join them round by round.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +28,13 @@ def prior_labels(
     count: int,
     seed: int,
     data_dir: str | Path | None = None,
+    learned: Collection[str] | None = None,
 ) -> tuple[list[Structure], np.ndarray]:
     """``count`` structures drawn at random (by ``seed``) from the training splits of
     ``dataset``, and their ``(count, len(quantities))`` labels under each quantity's name or an
     alias (``magnetic_density`` from MP-20's ``dft_mag_density``), NaN where the dataset has
-    none; structures with no label at all are left out.
+    none and for quantities outside ``learned`` (None: all); structures with no label at all are
+    left out.
     """
     structures, labels = dataset_labeled_structures(
         dataset, limit=count, seed=seed, data_dir=data_dir
@@ -40,6 +42,8 @@ def prior_labels(
     columns = []
     for name in quantities:
         try:
+            if learned is not None and name not in learned:
+                raise ConditionError(f"{name} is not learned from {dataset}")
             values = raw_labels(name, structures, labels)
         except ConditionError:
             values = [math.nan] * len(structures)

@@ -81,6 +81,10 @@ def test_minimal_config_gets_defaults(tmp_path):
         ({"adapters": {"prior": "mp_20"}}, "adapters.prior: name the adapters' properties"),
         ({"surrogate": {"prior": "oqmd"}}, "unknown dataset 'oqmd'"),
         ({"surrogate": {"prior_labels": 2}}, "surrogate.prior_labels: Input should be greater"),
+        (
+            {"surrogate": {"prior": "mp_20", "prior_quantities": ["hhi_production"]}},
+            "surrogate.prior_quantities: hhi_production not among the modelled",
+        ),
     ],
 )
 def test_bad_configs_name_the_field(tmp_path, change, message):
