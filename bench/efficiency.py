@@ -9,8 +9,10 @@ scaled down by the options above):
 
 - ``matterloop``: guided generation (adapters fitted on MP-20's DFT magnetic densities and HHI
   before the first round, ``--prior-steps`` steps, then refitted every ``--adapter-every`` rounds;
-  conditioned on magnetic density beyond the front and HHI < 1500) + surrogate + qLogNEHVI;
-- ``screening``: the same surrogate and qLogNEHVI over known MP-20 structures only (MatterGen's
+  conditioned on magnetic density beyond the front and HHI < 1500) + surrogate (its
+  magnetic-density head seeded with 1,000 MP-20 labels, ``surrogate.prior``) + qLogNEHVI after
+  one round of random picks (the initial design, which gives the E_hull head its first labels);
+- ``screening``: the same surrogate and acquisition over known MP-20 structures only (MatterGen's
   screening baseline; every pick is by definition not novel);
 - ``random_generation``: random picks from unguided generation;
 - ``guided_random``: guided generation (same adapters) without the surrogate/acquisition step:
