@@ -39,15 +39,15 @@ def prior_labels(
     structures, labels = dataset_labeled_structures(
         dataset, limit=count, seed=seed, data_dir=data_dir
     )
-    columns = []
-    for name in quantities:
-        try:
-            if learned is not None and name not in learned:
-                raise ConditionError(f"{name} is not learned from {dataset}")
-            values = raw_labels(name, structures, labels)
-        except ConditionError:
-            values = [math.nan] * len(structures)
-        columns.append(np.asarray(values, dtype=float))
-    table = np.stack(columns, axis=-1)
+
+    def column(name: str) -> list[float]:
+        if learned is None or name in learned:
+            try:
+                return raw_labels(name, structures, labels)
+            except ConditionError:
+                pass  # the dataset does not label this quantity
+        return [math.nan] * len(structures)
+
+    table = np.array([column(name) for name in quantities], dtype=float).T
     labeled = ~np.isnan(table).all(axis=-1)
     return [s for s, keep in zip(structures, labeled, strict=True) if keep], table[labeled]

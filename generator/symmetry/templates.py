@@ -75,13 +75,7 @@ class SymmetryTemplate:
         )
 
     def to_dict(self) -> dict:
-        return {
-            "space_group": self.space_group,
-            "rotations": self.rotations,
-            "permutations": self.permutations,
-            "frac_coords": self.frac_coords,
-            "species": self.species,
-        }
+        return dict(vars(self))
 
     @classmethod
     def from_dict(cls, data: dict) -> SymmetryTemplate:
