@@ -13,16 +13,23 @@ Definitions follow CDVAE/MatterGen:
   matches it — both with pymatgen's ``StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)``;
 * a sample whose reduced formula belongs to a reference entry without a known structure (MP-20
   entries whose positions are not available) cannot be judged novel or not; it is counted
-  separately as ``formula_in_unstructured_reference``;
+  separately as ``formula_in_unstructured_reference`` and its :class:`Novelty` is
+  ``formula_without_structure``, which S.U.N. does *not* count as novel (``sun_upper`` does);
+* symmetry: the space group of each generated cell (spglib, symprec 0.1) and the share in P1;
 * Wasserstein distances between the samples' and the reference's distributions of atoms per cell,
   of distinct elements per cell, and of atomic numbers over all atoms.
 
 Further per-structure metrics (stability and RMSD from an oracle) plug in as
-:class:`StructureMetric` callables.
+:class:`StructureMetric` callables. A metric that relaxes the samples returns each relaxed
+structure under ``relaxed_structure``: uniqueness and novelty are then judged **after
+relaxation**, as MatterGen judges them (a cell that relaxes into a known phase is known), and the
+verdict on the generated cells is kept as ``novel_as_generated``. With a ``stable`` column,
+``sun`` marks samples that are stable, unique and novel.
 """
 
 from __future__ import annotations
 
+import enum
 import gzip
 import warnings
 from collections import defaultdict
@@ -34,6 +41,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
+from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from scipy.stats import wasserstein_distance
 from smact.screening import smact_validity
 
@@ -45,9 +53,26 @@ MIN_VOLUME = 0.1  # Å³
 MAX_VOLUME_PER_ATOM = 500.0  # Å³; the loosest element crystal, bcc Cs, has 116 Å³ per atom
 MAX_SMACT_ELEMENTS = 8
 MATCHER_SETTINGS = {"ltol": 0.2, "stol": 0.3, "angle_tol": 5}
+SYMPREC = 0.1  # Å, spglib's tolerance for the space group of a generated cell
 
-StructureMetric = Callable[[Sequence[Structure]], list[dict[str, float | bool | str]]]
-"""Per-structure values for a list of samples, e.g. ``{"e_above_hull": 0.03, "stable": True}``."""
+StructureMetric = Callable[[Sequence[Structure]], list[dict[str, object]]]
+"""Per-structure values for a list of samples, e.g. ``{"e_above_hull": 0.03, "stable": True}``;
+optionally the relaxed structure under ``relaxed_structure``."""
+
+
+class Novelty(enum.StrEnum):
+    """What a (relaxed) structure is against a reference set and earlier structures."""
+
+    NOVEL = "novel"
+    """No reference structure and no earlier structure matches it, and its formula is not one of
+    a reference entry without positions."""
+    KNOWN = "known"
+    """It matches a reference structure."""
+    REPEAT = "repeat"
+    """It matches an earlier structure (e.g. an earlier label of the same campaign)."""
+    FORMULA_WITHOUT_STRUCTURE = "formula_without_structure"
+    """No structure matches, but its reduced formula is a reference entry's whose positions are
+    not available: it may be that entry."""
 
 
 @dataclass
@@ -135,6 +160,32 @@ def novel_flags(
     ]
 
 
+def novelty_of(
+    structure: Structure,
+    reference: ReferenceSet | None,
+    earlier: Sequence[Structure],
+    matcher: StructureMatcher,
+) -> Novelty:
+    """The :class:`Novelty` of ``structure`` against ``reference`` (None: no reference set) and
+    the ``earlier`` structures; a match to the reference wins over one to an earlier structure."""
+    formula = structure.composition.reduced_formula
+    if reference is not None and not novel_flags([structure], reference, matcher)[0]:
+        return Novelty.KNOWN
+    if any(e.composition.reduced_formula == formula and matcher.fit(e, structure) for e in earlier):
+        return Novelty.REPEAT
+    if reference is not None and formula in reference.unstructured_formulas:
+        return Novelty.FORMULA_WITHOUT_STRUCTURE
+    return Novelty.NOVEL
+
+
+def space_group_number(structure: Structure) -> int:
+    """spglib's space-group number of ``structure`` at :data:`SYMPREC` (1 when spglib fails)."""
+    try:
+        return int(SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number())
+    except Exception:  # spglib raises on degenerate cells (overlapping atoms, flat cells)
+        return 1
+
+
 def distribution_distances(structures: Sequence[Structure], reference: ReferenceSet) -> dict:
     ref = reference.structures
     offsets = ref.offsets
@@ -166,31 +217,62 @@ def evaluate_samples(
     names: Sequence[str] | None = None,
     extra_metrics: Sequence[StructureMetric] = (),
 ) -> EvaluationReport:
-    """Evaluate generated ``structures`` against ``reference``."""
+    """Evaluate generated ``structures`` against ``reference`` (see the module docstring)."""
     if not structures:
         raise ValueError("no structures to evaluate")
     names = list(names or [f"sample_{i:05d}" for i in range(len(structures))])
     matcher = StructureMatcher(**MATCHER_SETTINGS)
-    unique = unique_flags(structures, matcher)
-    novel = novel_flags(structures, reference, matcher)
     rows = []
     for index, structure in enumerate(structures):
         formula = structure.composition.reduced_formula
+        group = space_group_number(structure)
         rows.append(
             {
                 "name": names[index],
                 "formula": formula,
                 "num_atoms": len(structure),
+                "num_elements": len(structure.composition.elements),
+                "space_group": group,
+                "p1": group == 1,
                 "structurally_valid": structurally_valid(structure),
                 "compositionally_valid": compositionally_valid(structure),
-                "unique": unique[index],
-                "novel": novel[index],
                 "formula_in_unstructured_reference": formula in reference.unstructured_formulas,
             }
         )
+    judged = list(structures)
     for metric in extra_metrics:
-        for row, values in zip(rows, metric(structures), strict=True):
+        for index, (row, values) in enumerate(zip(rows, metric(structures), strict=True)):
+            values = dict(values)
+            relaxed = values.pop("relaxed_structure", None)
+            if relaxed is not None:
+                judged[index] = relaxed
             row.update(values)
+    relaxed = any(j is not s for j, s in zip(judged, structures, strict=True))
+    if relaxed:
+        for row, novel in zip(rows, novel_flags(structures, reference, matcher), strict=True):
+            row["novel_as_generated"] = novel
+    unique = unique_flags(judged, matcher)
+    for row, structure, is_unique in zip(rows, judged, unique, strict=True):
+        novelty = novelty_of(structure, reference, (), matcher)
+        row["unique"] = is_unique
+        row["novelty"] = novelty.value
+        row["novel"] = novelty is Novelty.NOVEL
+        if "stable" in row:
+            row["sun"] = bool(row["stable"] and is_unique and row["novel"])
+            row["sun_upper"] = bool(
+                row["stable"]
+                and is_unique
+                and novelty in (Novelty.NOVEL, Novelty.FORMULA_WITHOUT_STRUCTURE)
+            )
+    return EvaluationReport(rows, summarize(rows, structures, reference))
+
+
+def summarize(
+    rows: Sequence[dict], structures: Sequence[Structure], reference: ReferenceSet
+) -> dict[str, float]:
+    """Fractions of the boolean columns (``<column>_fraction``), means of the numeric ones
+    (``mean_<column>``; RMSD with failed matches at the cap), the share of failed RMSD matches,
+    and the distribution distances."""
     table = pd.DataFrame(rows)
     flags = [c for c in table.columns if table[c].dtype == bool]
     summary = {f"{c}_fraction": float(table[c].mean()) for c in flags}
@@ -199,10 +281,12 @@ def evaluate_samples(
             f"mean_{c}": float(table[c].mean())
             for c in table.columns
             if c not in flags
-            and c not in ("name", "formula")
+            and c not in ("name", "formula", "space_group")
             and pd.api.types.is_numeric_dtype(table[c])
         }
     )
+    if "rmsd_matched" in table:
+        summary["rmsd_failed_fraction"] = 1.0 - summary.pop("rmsd_matched_fraction")
     summary["num_structures"] = len(structures)
     summary.update(distribution_distances(structures, reference))
-    return EvaluationReport(rows, summary)
+    return summary

@@ -18,6 +18,7 @@ from agent.yaml_config import StrictModel, load_yaml_config
 from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
+from oracles.references import SHIPPED_HULLS
 from oracles.registry import OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
 
@@ -244,7 +245,13 @@ class CampaignConfig(StrictModel):
     oracle: OracleSpec = Field(default_factory=lambda: OracleSpec(name="chgnet"))
     hull: str = Field(
         "chgnet",
-        description="a shipped reference hull by oracle name, or the path of a hull file",
+        description="a shipped reference hull by oracle name (completed with every MP-20 entry), "
+        "or the path of a hull file",
+    )
+    known_structures: str | None = Field(
+        "mp_20",
+        description="dataset whose structures make a relaxed result known, not novel (None: "
+        "novelty is judged against the campaign's own labels only)",
     )
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     adapters: AdapterSettings = Field(default_factory=AdapterSettings)
@@ -280,6 +287,19 @@ class CampaignConfig(StrictModel):
                 raise ValueError("adapters.prior: name the adapters' properties to learn")
         if self.surrogate.prior is not None:
             canonical_dataset_name(self.surrogate.prior)
+        if self.known_structures is not None:
+            canonical_dataset_name(self.known_structures)
+        if (
+            "e_above_hull" in self.modelled
+            and self.hull in SHIPPED_HULLS
+            and self.hull != self.oracle.name
+        ):
+            raise ValueError(
+                f"hull: the shipped {self.hull} hull holds {self.hull}'s energies; results of "
+                f"oracle {self.oracle.name} stand on another energy footing and cannot be placed "
+                f"on it. Build a hull with `matterloop reference build --oracle "
+                f"{self.oracle.name}` and give its file as hull"
+            )
         unknown = set(self.surrogate.prior_quantities or ()) - set(self.modelled)
         if unknown:
             raise ValueError(

@@ -1,8 +1,17 @@
 """The campaign's labeled data as a table: one row per oracle evaluation.
 
-Columns: ``id``, ``round``, ``formula``, ``ok``, ``failure``, one column per modelled (oracle)
-quantity and per computed quantity (NaN where undefined), ``feasible`` (labeled, every objective
-defined and every constraint met) and ``hit`` (feasible and every objective goal reached).
+Columns: ``id``, ``round``, ``formula`` (of the relaxed structure), ``ok``, ``failure``,
+``novelty`` (of the relaxed structure, see :func:`judge_novelty`), one column per modelled
+(oracle) quantity and per computed quantity (NaN where undefined), ``e_above_hull`` (eV/atom) and
+``stable`` when the campaign has a hull, ``feasible`` (labeled, every objective defined and every
+constraint met), ``novel`` and ``hit``: feasible, stable (E_hull ≤ 0.1 eV/atom), novel after
+relaxation (which also makes it unique among the campaign's labels) and every objective's goal
+reached. Without a hull for the campaign's oracle, stability is unknown and there are no hits.
+
+E_hull is the *current* value: every labeled structure is placed on the reference hull plus all
+the campaign's other results (:meth:`oracles.hull.ReferenceHull.e_above_hull_among`), so of two
+results in one chemical system only the lower can sit on the hull, and a result's E_hull rises
+when a later result undercuts it. Each round's ``labels.csv`` keeps the values as they were then.
 Computed quantities are taken on the relaxed structure.
 """
 
@@ -12,17 +21,67 @@ import math
 from collections.abc import Sequence
 
 import pandas as pd
+from pymatgen.analysis.structure_matcher import StructureMatcher
+from pymatgen.core import Structure
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.quantities import UndefinedQuantity, function_values, oracle_values
 from agent.campaign.store import Evaluation
+from generator.evaluation import MATCHER_SETTINGS, Novelty, ReferenceSet, novelty_of
 from oracles.hull import ReferenceHull
+from oracles.references import SHIPPED_HULLS, load_hull
+from oracles.result import OracleResult
+from oracles.stability import STABLE_E_HULL
 
-BASE_COLUMNS = ["id", "round", "formula", "ok", "failure"]
+BASE_COLUMNS = ["id", "round", "formula", "ok", "failure", "novelty"]
+
+
+def campaign_hull(config: CampaignConfig) -> ReferenceHull | None:
+    """The reference hull of ``config.hull`` (a hull file, or the complete hull of the oracle of
+    that name) when it can hold the campaign oracle's energies, else None (stability unknown).
+
+    A campaign that models E_hull always gets its hull; a result of another footing is then
+    refused when it is placed on it (the config check names the mismatch first)."""
+    modelled = "e_above_hull" in config.modelled
+    if not modelled and config.hull in SHIPPED_HULLS and config.hull != config.oracle.name:
+        return None
+    hull = load_hull(config.hull, config.filters.data_dir)
+    if not modelled and hull.source.split(" ")[0] != config.oracle.name:
+        return None
+    return hull
+
+
+def judge_novelty(
+    result: OracleResult, reference: ReferenceSet | None, earlier: Sequence[Structure]
+) -> str:
+    """The :class:`~generator.evaluation.Novelty` of a result's relaxed structure against the
+    ``reference`` set and the ``earlier`` relaxed structures of the campaign (MatterGen's
+    matcher: ltol 0.2, stol 0.3, 5°); ``""`` for a failed result."""
+    if not result.ok:
+        return ""
+    matcher = StructureMatcher(**MATCHER_SETTINGS)
+    return novelty_of(result.structure, reference, earlier, matcher).value
+
+
+def current_e_above_hull(
+    evaluations: Sequence[Evaluation], hull: ReferenceHull
+) -> dict[str, float]:
+    """E_hull (eV/atom) of each labeled evaluation against ``hull`` plus all the other labeled
+    results; a result of another footing than the hull's is a :class:`ValueError`."""
+    labeled = [e for e in evaluations if e.result.ok]
+    for evaluation in labeled:
+        hull.check_result(evaluation.result)
+    values = hull.e_above_hull_among(
+        [(e.result.structure.composition, e.result.energy_per_atom) for e in labeled]
+    )
+    return {e.id: value for e, value in zip(labeled, values, strict=True)}
 
 
 def label_row(
-    evaluation: Evaluation, config: CampaignConfig, hull: ReferenceHull | None
+    evaluation: Evaluation,
+    config: CampaignConfig,
+    hull: ReferenceHull | None,
+    e_above_hull: float,
 ) -> dict[str, object]:
     result = evaluation.result
     structure = result.structure or result.initial_structure
@@ -32,8 +91,11 @@ def label_row(
         "formula": structure.composition.reduced_formula,
         "ok": result.ok,
         "failure": "" if result.ok else f"{result.failure.kind.value}: {result.failure.reason}",
+        "novelty": evaluation.novelty or "",
     }
-    row.update(oracle_values(result, config.modelled, hull))
+    others = [name for name in config.modelled if name != "e_above_hull"]
+    row.update(oracle_values(result, others, hull))
+    row["e_above_hull"] = e_above_hull
     for name in config.computed:
         try:
             row.update(function_values(structure, [name]))
@@ -43,10 +105,17 @@ def label_row(
     constraints_met = all(
         not math.isnan(row[c.name]) and c.satisfied(row[c.name]) for c in config.constraints
     )
+    row["stable"] = bool(e_above_hull <= STABLE_E_HULL)  # False for NaN
     row["feasible"] = bool(
         result.ok and not any(math.isnan(v) for v in objectives) and constraints_met
     )
-    row["hit"] = row["feasible"] and all(o.reached(row[o.name]) for o in config.objectives)
+    row["novel"] = row["novelty"] == Novelty.NOVEL.value
+    row["hit"] = (
+        row["feasible"]
+        and row["stable"]
+        and row["novel"]
+        and all(o.reached(row[o.name]) for o in config.objectives)
+    )
     return row
 
 
@@ -54,6 +123,17 @@ def label_table(
     evaluations: Sequence[Evaluation], config: CampaignConfig, hull: ReferenceHull | None
 ) -> pd.DataFrame:
     """One row per evaluation (see the module docstring)."""
-    columns = [*BASE_COLUMNS, *config.modelled, *config.computed, "feasible", "hit"]
-    rows = [label_row(e, config, hull) for e in evaluations]
+    columns = [
+        *BASE_COLUMNS,
+        *config.modelled,
+        *config.computed,
+        "e_above_hull",
+        "stable",
+        "feasible",
+        "novel",
+        "hit",
+    ]
+    columns = list(dict.fromkeys(columns))
+    e_hull = current_e_above_hull(evaluations, hull) if hull is not None else {}
+    rows = [label_row(e, config, hull, e_hull.get(e.id, math.nan)) for e in evaluations]
     return pd.DataFrame(rows, columns=columns)

@@ -2,11 +2,13 @@
 
 One round (``DESIGN.md`` §1): generate candidates (guided toward targets beyond the current
 Pareto front once adapters exist) → filter (valid, computed quantities defined, unique, not
-labeled yet, novel) → surrogate posteriors → BoTorch picks ``q`` → the picks are saved, then
-evaluated by oracle actors on Ray, each result persisted as it returns → labels, Pareto front and
-hypervolume → surrogate refit → every ``adapters.every`` rounds an adapter refit on all labels →
-round summary, then MLflow. The state on disk is enough to resume at any point (see
-:mod:`agent.campaign.store`).
+labeled yet, novel as generated: a cheap pre-screen) → surrogate posteriors → BoTorch picks ``q``
+→ the picks are saved, then evaluated by oracle actors on Ray, each result persisted as it returns
+with the novelty of its *relaxed* structure (against ``known_structures`` and the earlier labels)
+→ labels with E_hull on the hull grown by the campaign's results, Pareto fronts (all results, and
+novel results only), hits and hypervolumes → surrogate refit → every ``adapters.every`` rounds an
+adapter refit on all labels → round summary, then MLflow. The state on disk is enough to resume at
+any point (see :mod:`agent.campaign.store`).
 """
 
 from __future__ import annotations
@@ -33,26 +35,20 @@ from agent.campaign.distributed import (
     generate_structures,
     remote_call,
 )
-from agent.campaign.labels import label_table
+from agent.campaign.labels import campaign_hull, judge_novelty, label_table
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
 from agent.campaign.prior import prior_labels
 from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
 from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
-from oracles.hull import ReferenceHull
-from oracles.references import load_hull
 from surrogates.network import load_network
 from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
 
-
-def campaign_hull(config: CampaignConfig) -> ReferenceHull | None:
-    """The reference hull of ``config.hull`` (a hull file, or the hull shipped for the oracle
-    of that name) when E_hull is needed, else None."""
-    if "e_above_hull" not in config.modelled:
-        return None
-    return load_hull(config.hull)
+KNOWN_NOVELTIES = ("known", "repeat", "formula_without_structure")
+"""Novelty values of a result that is not new: a known structure, a repeat of an earlier label,
+or possibly an MP-20 entry whose positions are not at hand."""
 
 
 class Campaign:
@@ -77,7 +73,9 @@ class Campaign:
         self.store = CampaignStore(config.campaign_dir)
         self.hull = campaign_hull(config)
         self.reference = None
+        self.known = None
         self.screening_pool = None
+        self.cached_table: tuple[int, pd.DataFrame] | None = None
         self.surrogate: Surrogate | None = None
         self.surrogate_ids: list[str] = []  # oracle-labeled rows, after the prior's rows
         self.prior_rows = 0
@@ -112,7 +110,11 @@ class Campaign:
         return budget.oracle_calls is not None and calls >= budget.oracle_calls
 
     def table(self) -> pd.DataFrame:
-        return label_table(self.store.evaluations(), self.config, self.hull)
+        """The label table (:mod:`agent.campaign.labels`), rebuilt when results were added."""
+        evaluations = self.store.evaluations()
+        if self.cached_table is None or self.cached_table[0] != len(evaluations):
+            self.cached_table = (len(evaluations), label_table(evaluations, self.config, self.hull))
+        return self.cached_table[1]
 
     # --------------------------------------------------------------------------------- round
     def run_round(self, state: CampaignState) -> None:
@@ -146,7 +148,10 @@ class Campaign:
         self.console.print(round_line(summary), highlight=False, soft_wrap=True)
 
     def evaluate(self, number: int, pending: Sequence[tuple[str, Structure]]) -> None:
-        """Evaluate the pending picks as Ray tasks, persisting each result as it returns."""
+        """Evaluate the pending picks as Ray tasks, persisting each result as it returns with
+        the novelty of its relaxed structure."""
+        reference = self.known_structures()
+        earlier = [e.result.structure for e in self.store.evaluations() if e.result.ok]
         with (
             self.store.results_journal() as journal,
             Progress(console=self.console, transient=True) as progress,
@@ -155,7 +160,10 @@ class Campaign:
                 f"round {number}: {self.config.oracle.name}", total=len(pending)
             )
             for identifier, result in evaluate_on_ray(pending, self.config.oracle, self.config.ray):
-                self.store.record(journal, Evaluation(identifier, number, result))
+                novelty = judge_novelty(result, reference, earlier)
+                self.store.record(journal, Evaluation(identifier, number, result, novelty))
+                if result.ok:
+                    earlier.append(result.structure)
                 progress.advance(task)
 
     # ------------------------------------------------------------------------------- choose
@@ -227,6 +235,16 @@ class Campaign:
         count = min(self.config.generator.num_candidates, len(self.screening_pool))
         chosen = rng.choice(len(self.screening_pool), size=count, replace=False)
         return [self.screening_pool.structure(int(i)) for i in chosen]
+
+    def known_structures(self):
+        """The reference set of ``known_structures`` (loaded once), or None."""
+        if self.config.known_structures is None:
+            return None
+        if self.known is None:
+            from generator.evaluation import load_reference
+
+            self.known = load_reference(self.config.known_structures, self.config.filters.data_dir)
+        return self.known
 
     def novelty_reference(self):
         filters = self.config.filters
@@ -434,6 +452,7 @@ class Campaign:
     ) -> dict[str, Any]:
         this_round = table[table["round"] == number]
         evaluated = len(this_round)
+        novel = table[table["novel"]]
         return {
             "round": number,
             "method": details.get("method"),
@@ -448,13 +467,20 @@ class Campaign:
             "feasible_fraction": float(this_round["feasible"].mean()) if evaluated else 0.0,
             "hit_rate": float(this_round["hit"].mean()) if evaluated else 0.0,
             "total_oracle_calls": len(table),
+            "hits": int(table["hit"].sum()),
+            "novel_results": len(novel),
+            "known_results": int(table["novelty"].isin(KNOWN_NOVELTIES).sum()),
+            "stable_results": int(table["stable"].sum()),
             "hypervolume": hypervolume(table, self.config.objectives),
             "pareto_size": int(front_mask(table, self.config.objectives).sum()),
+            "novel_hypervolume": hypervolume(novel, self.config.objectives),
+            "novel_pareto_size": int(front_mask(novel, self.config.objectives).sum()),
         }
 
     def write_round_outputs(self, number: int, table: pd.DataFrame) -> None:
         directory = self.store.round_dir(number)
         directory.mkdir(parents=True, exist_ok=True)
+        table.to_csv(directory / "labels.csv", index=False)
         front_table(table, self.config.objectives).to_csv(directory / "front.csv", index=False)
         units = [quantity(o.name).unit for o in self.config.objectives]
         plot_fronts(table, self.config.objectives, directory / "pareto.png", units)
@@ -466,6 +492,8 @@ def round_line(summary: dict[str, Any]) -> str:
         f"round {summary['round']}: {summary['candidates_generated']} generated, "
         f"{summary['candidates_kept']} kept, {summary['evaluated']} evaluated "
         f"({summary['method']}), {summary['oracle_failures']} failed; "
-        f"hit rate {summary['hit_rate']:.0%}; hypervolume {summary['hypervolume']:.4g}; "
+        f"{summary['hits']} hit(s) so far, {summary['known_results']} known after relaxation; "
+        f"hypervolume {summary['hypervolume']:.4g} "
+        f"(novel only {summary['novel_hypervolume']:.4g}); "
         f"front {summary['pareto_size']}"
     )

@@ -75,13 +75,15 @@ def plot_fronts(
 def fronts_figure(
     table: pd.DataFrame, objectives: Sequence[ObjectiveConfig], units: Sequence[str]
 ) -> Figure:
-    """Scatter of the first two objectives of every labeled structure (feasible filled,
-    infeasible hollow) with the Pareto front after each round, earlier rounds faded."""
+    """Scatter of the first two objectives of every labeled structure (feasible and novel after
+    relaxation filled, feasible but not novel as crosses, infeasible hollow) with the Pareto front
+    after each round, earlier rounds faded, and the front of the novel results dashed."""
     x_objective, y_objective = objectives[0], objectives[min(1, len(objectives) - 1)]
     figure = Figure(figsize=(6.4, 4.8), dpi=120)
     axes = figure.add_subplot()
     labeled = table[table["ok"].astype(bool)]  # an empty column has dtype object
     feasible = labeled[labeled["feasible"].astype(bool)]
+    novel = feasible["novel"].astype(bool)
     infeasible = labeled[~labeled["feasible"].astype(bool)]
     axes.scatter(
         infeasible[x_objective.name],
@@ -91,7 +93,17 @@ def fronts_figure(
         label="infeasible",
     )
     axes.scatter(
-        feasible[x_objective.name], feasible[y_objective.name], color="0.35", label="feasible"
+        feasible[novel][x_objective.name],
+        feasible[novel][y_objective.name],
+        color="0.35",
+        label="feasible, novel",
+    )
+    axes.scatter(
+        feasible[~novel][x_objective.name],
+        feasible[~novel][y_objective.name],
+        marker="x",
+        color="tab:orange",
+        label="feasible, not novel after relaxation",
     )
     rounds = sorted(table["round"].unique())
     for index, number in enumerate(rounds):
@@ -108,6 +120,17 @@ def fronts_figure(
             color="tab:red" if latest else "tab:blue",
             alpha=1.0 if latest else 0.15 + 0.6 * (index + 1) / len(rounds),
             label=f"front after round {number}" if latest else None,
+        )
+    novel_front = front_table(table[table["novel"].astype(bool)], objectives)
+    if not novel_front.empty:
+        novel_front = novel_front.sort_values(x_objective.name)
+        axes.plot(
+            novel_front[x_objective.name],
+            novel_front[y_objective.name],
+            drawstyle="steps-post",
+            linestyle="--",
+            color="tab:green",
+            label="front of novel results",
         )
     axes.set_xlabel(f"{x_objective.name} [{units[0]}] ({x_objective.direction})")
     axes.set_ylabel(f"{y_objective.name} [{units[-1]}] ({y_objective.direction})")

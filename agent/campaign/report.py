@@ -25,14 +25,16 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from agent.campaign.config import CampaignConfig, ConstraintConfig
-from agent.campaign.labels import label_table
-from agent.campaign.loop import campaign_hull
+from agent.campaign.labels import campaign_hull, label_table
 from agent.campaign.pareto import (
     front_table,
     fronts_figure,
     hypervolume_figure,
     hypervolume_trace,
     hypervolume_unit,
+)
+from agent.campaign.pareto import (
+    hypervolume as pareto_hypervolume,
 )
 from agent.campaign.quantities import quantity
 from agent.campaign.report_page import PAGE
@@ -50,7 +52,10 @@ ROUND_COLUMNS = (
     ("oracle_failures", "failed"),
     ("hit_rate", "hit rate"),
     ("total_oracle_calls", "oracle calls"),
+    ("hits", "hits so far"),
+    ("known_results", "known after relaxation"),
     ("hypervolume", "hypervolume"),
+    ("novel_hypervolume", "novel hypervolume"),
     ("pareto_size", "front size"),
 )
 """Summary entries shown per round, and their headings."""
@@ -94,22 +99,22 @@ def space_group(structure: Structure) -> str:
     return f"{analyzer.get_space_group_symbol()} ({analyzer.get_space_group_number()})"
 
 
-def novelty(config: CampaignConfig) -> tuple[str, str]:
-    """What is known of the front members' novelty: the table's cell and a note. Nothing is
-    recorded per structure; the config tells whether the filter checked novelty."""
-    source = config.generator.source
-    reference = config.filters.novelty_reference
-    if source != "generator":
-        return "known", f"The candidates were known structures screened from {source}."
-    if reference is None:
-        return "not checked", (
-            "The campaign ran without a novelty reference (filters.novelty_reference: null), "
-            "so whether the front members are novel is not known."
-        )
-    return f"vs {reference}", (
-        f"Every pick passed the campaign's novelty filter: as generated (before relaxation) it "
-        f"matched no structure of {reference} (pymatgen StructureMatcher, ltol 0.2, stol 0.3, "
-        "angle 5°)."
+def novelty_note(config: CampaignConfig) -> str:
+    """How the novelty column was judged."""
+    reference = config.known_structures
+    against = (
+        f"no structure of {reference} and no earlier label of the campaign"
+        if reference
+        else "no earlier label of the campaign (known_structures: null, so known phases are not "
+        "recognised)"
+    )
+    return (
+        "Novelty is judged on the relaxed structure: novel means it matches "
+        f"{against} (pymatgen StructureMatcher, ltol 0.2, stol 0.3, angle 5°); known, a "
+        f"structure of {reference}; repeat, an earlier label; formula_without_structure, no "
+        "structure matches but the formula is an entry whose positions are not at hand. A hit "
+        "is feasible, stable (E_hull ≤ 0.1 eV/atom on the hull grown by the campaign's "
+        "results), novel and meets every goal."
     )
 
 
@@ -163,7 +168,6 @@ def front_section(
     """The head, rows and note of the table of ``front``, the front of the label ``table``."""
     names = shown_quantities(config, table)
     directions = {o.name: " ↑" if o.direction == "maximize" else " ↓" for o in config.objectives}
-    novel, note = novelty(config)
     head = "".join(
         [
             header("structure", sortable=False),
@@ -199,14 +203,14 @@ def front_section(
             *(number_cell(float(row[name])) for name in names),
             cell(evaluation.result.provenance.oracle),
             cell(row["round"], css="num"),
-            cell(novel),
+            cell(row["novelty"] or "—"),
         ]
         rows.append(f"<tr>{''.join(cells)}</tr>")
     notes = [
         "No feasible structure yet." if front.empty else "",
         "Objectives: ↑ maximized, ↓ minimized. Values are those of the relaxed structure (the "
         f"oracle's labels, computed quantities); space groups by spglib at symprec {SYMPREC} Å.",
-        note,
+        novelty_note(config),
     ]
     return head, "\n".join(rows), " ".join(html.escape(n) for n in notes if n)
 
@@ -256,8 +260,15 @@ def render_report(config: CampaignConfig, store: CampaignStore) -> str:
         ("oracle calls", str(len(table))),
         ("failed", str(int((~table["ok"]).sum()))),
         ("feasible", str(int(table["feasible"].sum()))),
+        ("stable", str(int(table["stable"].sum()))),
+        ("novel after relaxation", str(int(table["novel"].sum()))),
+        ("hits", str(int(table["hit"].sum()))),
         ("front size", str(len(front))),
         ("hypervolume", f"{hypervolume:.4g}"),
+        (
+            "novel hypervolume",
+            f"{pareto_hypervolume(table[table['novel']], config.objectives):.4g}",
+        ),
     ]
     return PAGE.substitute(
         title=html.escape(f"matterloop campaign {config.name}"),

@@ -4,9 +4,11 @@ Layout of the campaign directory::
 
     config.yaml            the configuration the campaign started with
     state.json             the next round to run and the MLflow run (atomic rewrite)
-    results.jsonl          one line per oracle evaluation, written and fsync'ed as it returns
+    results.jsonl          one line per oracle evaluation (its novelty after relaxation
+                           included), written and fsync'ed as it returns
     rounds/0003/picks.json the candidates chosen for oracle evaluation in round 3 (atomic)
-    rounds/0003/summary.json, front.csv, pareto.png, picks/*.cif
+    rounds/0003/summary.json, front.csv, labels.csv (E_hull as it was then), pareto.png,
+                           picks/*.cif
     models/                surrogate and adapter checkpoints
 
 The picks of a round are written before any oracle call starts, so a resumed round evaluates the
@@ -71,11 +73,15 @@ class Pick:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One oracle evaluation of the campaign: the pick's id, its round and the result."""
+    """One oracle evaluation of the campaign: the pick's id, its round, the result and the
+    novelty of the relaxed structure when it was labeled (a
+    :class:`~generator.evaluation.Novelty` value; ``""`` for a failed result, None in records
+    written before novelty was judged after relaxation)."""
 
     id: str
     round: int
     result: OracleResult
+    novelty: str | None = None
 
 
 class CampaignStore:
@@ -159,7 +165,12 @@ class CampaignStore:
         """Append one evaluation to the open journal and push it to disk."""
         append_record(
             handle,
-            {"id": evaluation.id, "round": evaluation.round, "result": evaluation.result.to_dict()},
+            {
+                "id": evaluation.id,
+                "round": evaluation.round,
+                "novelty": evaluation.novelty,
+                "result": evaluation.result.to_dict(),
+            },
         )
 
     def picks(self, number: int) -> list[Pick] | None:
@@ -198,7 +209,7 @@ def evaluation_from_record(path: Path, number: int, record: dict[str, Any]) -> E
     """The evaluation of line ``number`` of the results journal ``path``."""
     try:
         result = OracleResult.from_dict(record["result"])
-        return Evaluation(record["id"], record["round"], result)
+        return Evaluation(record["id"], record["round"], result, record.get("novelty"))
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}:{number}: not an evaluation record ({exc!r})") from exc
 

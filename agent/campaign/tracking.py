@@ -26,6 +26,7 @@ from typing import Any
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.pareto import hypervolume_figure, hypervolume_unit
+from agent.campaign.report import render_report
 from agent.campaign.store import CampaignState, CampaignStore
 from agent.tracking import experiment_id, local_tracking_uri
 
@@ -152,9 +153,6 @@ class CampaignTracker:
                 self.log_round(mlflow, number, metrics=number not in logged_steps)
                 state.logged_rounds = number + 1
                 self.store.save_state(state)
-            # imported here: the report imports the campaign loop, which imports this module
-            from agent.campaign.report import render_report
-
             mlflow.log_text(render_report(self.config, self.store), "report.html")
 
     def log_round(self, mlflow: Any, number: int, metrics: bool = True) -> None:

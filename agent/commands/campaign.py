@@ -35,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status = subparsers.add_parser(
         "status",
         help="print a campaign's rounds",
-        description="One row per completed round: candidates, picks, evaluations, failures, "
-        "hit rate, hypervolume, Pareto-front size and seconds per stage.",
+        description="One row per completed round: candidates, evaluations, failures, hits "
+        "and results known after relaxation so far, hypervolume of all and of the novel "
+        "results, Pareto-front size and seconds.",
     )
     status.add_argument("directory", type=Path, help="campaign directory")
     status.set_defaults(handler=run_status)
@@ -132,21 +133,33 @@ def stored_config(directory: Path) -> CampaignConfig:
 
 
 def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> None:
-    """Print the Pareto front of the label ``table`` and write the plot to ``plot``."""
+    """Print the Pareto front of the label ``table`` (each member's novelty after relaxation),
+    the hits and the front of the novel results, and write the plot to ``plot``."""
     from agent.campaign.pareto import front_table, plot_fronts
     from agent.campaign.quantities import quantity
 
     front = front_table(table, config.objectives)
-    shown = ["id", "round", "formula", *config.modelled, *config.computed]
+    quantities = list(dict.fromkeys([*config.modelled, *config.computed, "e_above_hull"]))
+    shown = ["id", "formula", *quantities, "novelty"]
     rich_table = Table(title=f"Pareto front: {len(front)} of {len(table)} labeled structures")
     for column in shown:
-        unit = quantity(column).unit if column in config.modelled + config.computed else ""
+        unit = quantity(column).unit if column in quantities else ""
         rich_table.add_column(f"{column} [{unit}]" if unit else column, justify="right")
     for _, row in front.iterrows():
         rich_table.add_row(
             *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown)
         )
     console.print(rich_table)
+    novel_front = front_table(table[table["novel"]], config.objectives)
+    known = front[~front["novel"].astype(bool)]
+    console.print(
+        f"novel after relaxation: {int(table['novel'].sum())} of {len(table)} labeled, "
+        f"{len(front) - len(known)} of {len(front)} on the front; front of novel results: "
+        f"{', '.join(novel_front['id']) or 'none'}; hits (stable, novel, goals met): "
+        f"{int(table['hit'].sum())}",
+        highlight=False,
+        soft_wrap=True,
+    )
     units = [quantity(o.name).unit for o in config.objectives]
     plot_fronts(table, config.objectives, plot, units)
     console.print(f"plot: {plot}", highlight=False, soft_wrap=True)
@@ -159,28 +172,35 @@ def run_status(args: argparse.Namespace) -> int:
     state = store.load_state()
     config = stored_config(args.directory)
     table = Table(title=f"campaign {config.name}: {state.next_round} round(s) complete")
-    columns = (
-        "round", "method", "candidates_generated", "candidates_kept", "evaluated",
-        "oracle_failures", "hit_rate", "hypervolume", "pareto_size",
-    )  # fmt: skip
-    for column in (*columns, "seconds"):
-        table.add_column(column.replace("_", " "), justify="right")
+    columns = {
+        "round": "round", "method": "method", "candidates_generated": "gen",
+        "candidates_kept": "kept", "evaluated": "eval", "oracle_failures": "fail",
+        "hits": "hits", "known_results": "known", "hypervolume": "HV",
+        "novel_hypervolume": "novel HV", "pareto_size": "front",
+    }  # fmt: skip
+    for header in (*columns.values(), "s"):
+        table.add_column(header, justify="right")
     for summary in store.summaries():
-        cells = [
-            f"{summary[c]:.3g}" if isinstance(summary[c], float) else str(summary[c])
-            for c in columns
-        ]
+        values = [summary.get(c, "—") for c in columns]
+        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values]
         seconds = sum(summary.get("seconds", {}).values())
         table.add_row(*cells, f"{seconds:.0f}")
     console = Console()
     console.print(table)
+    console.print(
+        "gen/kept: candidates generated and kept by the filters; eval/fail: oracle results and "
+        "failures; hits: stable, novel after relaxation and every goal met (all rounds so far); "
+        "known: results that relaxed into a known structure or repeat an earlier one; HV: "
+        "hypervolume of all results, novel HV of the novel ones; front: Pareto-front size; "
+        "s: seconds for the round",
+        highlight=False,
+    )
     console.print(f"{len(store.evaluations())} oracle results in {store.results_path}")
     return 0
 
 
 def run_pareto(args: argparse.Namespace) -> int:
-    from agent.campaign.labels import label_table
-    from agent.campaign.loop import campaign_hull
+    from agent.campaign.labels import campaign_hull, label_table
     from agent.campaign.store import CampaignStore
 
     config = stored_config(args.directory)

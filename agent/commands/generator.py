@@ -157,13 +157,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument(
         "--oracle",
-        help="relax every sample with this oracle (e.g. chgnet) and report E_hull, stability "
-        "(E_hull <= 0.1 eV/atom), RMSD to the relaxed structure and S.U.N. (stable, unique, novel)",
+        help="relax every sample with this oracle (e.g. chgnet) and report E_hull on the complete "
+        "hull, stability (E_hull <= 0.1 eV/atom), RMSD to the relaxed structure (Å, failed "
+        "matches at the cap) and S.U.N. (stable, unique, novel after relaxation)",
     )
     evaluate.add_argument("--oracle-settings", type=Path, help="oracle settings (YAML mapping)")
     evaluate.add_argument(
         "--hull",
-        help="reference hull: a hull file or an oracle with a shipped hull (default: the oracle's)",
+        help="reference hull: a hull file, or an oracle with a shipped hull, completed with every "
+        "MP-20 entry of the data folder (default: the oracle's)",
     )
     evaluate.set_defaults(handler=run_evaluate)
 
@@ -275,14 +277,6 @@ def run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_sun(report) -> None:
-    """Mark each row S.U.N. (stable, unique, novel) and add the fraction to the summary."""
-    for row in report.per_structure:
-        row["sun"] = bool(row.get("stable") and row["unique"] and row["novel"])
-    rows = report.per_structure
-    report.summary["sun_fraction"] = sum(row["sun"] for row in rows) / len(rows)
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
     from generator.evaluation import evaluate_samples, load_reference
 
@@ -296,16 +290,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from oracles.references import load_hull
         from oracles.stability import StabilityMetric
 
-        hull = load_hull(args.hull or args.oracle)
+        hull = load_hull(args.hull or args.oracle, args.data_dir)
         oracle = load_oracle(args.oracle, args.oracle_settings)
-        metrics.append(StabilityMetric(oracle, hull))
+        metrics.append(StabilityMetric(oracle.evaluate, hull))
     try:
         report = evaluate_samples(structures, reference, names, metrics)
     finally:
         if args.oracle:
             close_oracle(oracle)
-    if args.oracle:
-        add_sun(report)
     out = (
         args.out
         or (args.samples if args.samples.is_dir() else args.samples.parent) / "evaluation.json"

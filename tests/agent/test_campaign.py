@@ -16,8 +16,11 @@ from mlflow.tracking import MlflowClient
 from agent.campaign.store import CampaignStore
 from agent.cli import main
 from generator.conditioning import AdaptedGenerator
+from generator.evaluation import Novelty
 from surrogates.surrogate import Surrogate
 from tests.agent.conftest import REPO, campaign_config, write_config
+
+NOVELTIES = {novelty.value for novelty in Novelty}
 
 
 def picks_of(store: CampaignStore) -> list[str]:
@@ -58,7 +61,16 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     assert len(ids) == len(set(ids)) == sum(s["picks"] for s in summaries) > 0
     assert sorted(ids) == sorted(picks_of(store))
     assert all(e.result.provenance.oracle == "chgnet" for e in evaluations)
+    # each result carries the novelty of its relaxed structure; hits and the novel front count
+    # only novel results, and every round keeps its label table (E_hull as it was then)
+    for evaluation in evaluations:
+        assert evaluation.novelty in (NOVELTIES if evaluation.result.ok else {""})
     assert summaries[-1]["hypervolume"] >= summaries[0]["hypervolume"] >= 0
+    last = summaries[-1]
+    assert last["novel_results"] + last["known_results"] == sum(e.result.ok for e in evaluations)
+    assert 0 <= last["hits"] <= last["novel_results"]
+    assert 0 <= last["novel_hypervolume"] <= last["hypervolume"]
+    assert (store.round_dir(2) / "labels.csv").is_file()
     assert (directory / "models" / "surrogate" / "surrogate.json").is_file()
     # adapters fitted on MP-20 labels steer round 0 already; the refit after round 1 continues
     # from them on the campaign's labels mixed with as many MP-20 structures, and steers round 2
@@ -81,8 +93,9 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     client = MlflowClient(mlflow_server)
     (run,) = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
     assert run.info.run_id == json.loads(store.state_path.read_text())["mlflow_run_id"]
-    history = client.get_metric_history(run.info.run_id, "hypervolume")
-    assert [m.step for m in history] == [0, 1, 2]
+    for metric in ("hypervolume", "novel_hypervolume", "hits"):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert [m.step for m in history] == [0, 1, 2]
     assert run.data.params["acquisition.q"] == "4"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "round_0002")}
     expected = {"pareto.png", "front.csv", "picks", "summary.json", "surrogate_checkpoint"}
@@ -91,8 +104,10 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     assert "round_0001/adapter_model" in adapters
 
     assert main(["status", str(directory)]) == 0
-    assert "3 round(s) complete" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "3 round(s) complete" in printed and "novel HV" in printed
     assert main(["pareto", str(directory), "--out", str(tmp_path / "front.png")]) == 0
+    assert "novel after relaxation:" in capsys.readouterr().out
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -18,8 +18,7 @@ from PIL import Image
 from pymatgen.core import Structure
 
 from agent.campaign.config import ObjectiveConfig
-from agent.campaign.labels import label_table
-from agent.campaign.loop import campaign_hull
+from agent.campaign.labels import campaign_hull, label_table
 from agent.campaign.pareto import front_table, hypervolume_trace
 from agent.campaign.store import CampaignStore
 from agent.cli import main

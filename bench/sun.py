@@ -1,0 +1,282 @@
+"""S.U.N., RMSD and symmetry of generated crystals, next to two same-protocol references.
+
+    python -m bench.sun [--checkpoint FILE] [--samples 1024] [--steps 100 1000] [--control 256]
+                        [--random 256] [--workers 2] [--out bench/runs/sun]
+
+Three kinds of structure sets go through one protocol:
+
+- ``generated-<steps>``: ``--samples`` crystals sampled from ``--checkpoint`` (default: the
+  shipped model) with the campaign's default sampler settings (batch 64, the default type
+  temperature, no guidance) at each of ``--steps``;
+- ``mp20-test`` (the control): the first ``--control`` MP-20 test structures, DFT-relaxed already:
+  expect ~100% stable, ~0% novel, RMSD ≈ 0.01 Å, or the protocol is broken;
+- ``pyxtal-random`` (MatterGen's "random structure search"): ``--random`` random symmetric
+  crystals from pyxtal, each with the composition and atom count of a random MP-20 train/val
+  structure, in a random space group that admits them.
+
+The protocol (``generator.evaluation.evaluate_samples`` with ``oracles.stability.StabilityMetric``,
+the code behind ``matterloop generator evaluate --oracle chgnet``): CHGNet relaxes positions and
+cell (FIRE, fmax 0.05 eV/Å, at most 500 steps); E_hull against the complete CHGNet hull of all
+MP-20 entries; stable E_hull ≤ 0.1 eV/atom, on hull ≤ 0; unique and novel (against the 20,666
+MP-20 structures, StructureMatcher 0.2 / 0.3 / 5°) after relaxation; a formula of an MP-20 entry
+without positions counts as not novel (``S.U.N. upper`` counts it); RMSD (Å) between generated and
+relaxed cell as MatterGen computes it, failed matches at the cap; share of generated cells in P1
+(spglib, symprec 0.1). Seconds per S.U.N. structure: sampling (wall, ``--threads``) plus relaxation
+(the oracle's wall time per structure, one thread each) over the S.U.N. count.
+
+Every oracle result is appended to ``<out>/<set>/results.jsonl`` as it returns and the sampled
+structures are kept, so an interrupted run continues where it stopped; ``--samples`` may grow
+between runs. Prints a markdown table and writes ``<out>/summary.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from pymatgen.core import Structure
+from rich.console import Console
+from tqdm import tqdm
+
+from agent.commands.oracle import append_result, read_results
+from generator.evaluation import evaluate_samples, load_reference
+from generator.guided import generate
+from oracles.distributed import label_chunks, make_chunks, ray_session
+from oracles.references import load_hull
+from oracles.registry import OracleSpec
+from oracles.result import OracleResult
+from oracles.stability import StabilityMetric
+
+ORACLE = "chgnet"
+MAX_SPACE_GROUP_TRIES = 50
+
+
+class StructureSet:
+    """A named list of structures with ids, kept in ``<out>/<name>/structures.jsonl``, and the
+    seconds it took to make them."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.name = name
+        self.folder = root / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / "structures.jsonl"
+        self.results_path = self.folder / "results.jsonl"
+        self.items: list[tuple[str, Structure]] = []
+        self.seconds = 0.0
+        if self.path.is_file():
+            for line in self.path.read_text().splitlines():
+                record = json.loads(line)
+                self.items.append((record["id"], Structure.from_dict(record["structure"])))
+                self.seconds += record["seconds"]
+
+    def extend(self, structures: Sequence[Structure], seconds: float) -> None:
+        """Append ``structures``, made in ``seconds``, each carrying its share of the time."""
+        with self.path.open("a") as handle:
+            for structure in structures:
+                identifier = f"{self.name}-{len(self.items):05d}"
+                share = seconds / len(structures)
+                record = {"id": identifier, "seconds": share, "structure": structure.as_dict()}
+                handle.write(json.dumps(record) + "\n")
+                self.items.append((identifier, structure))
+                self.seconds += share
+
+    def results(self) -> dict[str, OracleResult]:
+        if not self.results_path.is_file():
+            return {}
+        return read_results(self.results_path, ORACLE, Console(stderr=True))
+
+
+def fill_generated(target: StructureSet, count: int, steps: int, checkpoint, seed: int) -> None:
+    """Sample until ``target`` holds ``count`` structures, in batches of 64 seeded by their
+    position, so that a continued run draws what an uninterrupted one would."""
+    batch = 64
+    with tqdm(total=count, initial=len(target.items), desc=target.name) as progress:
+        while len(target.items) < count:
+            size = min(batch, count - len(target.items))
+            started = time.perf_counter()
+            result = generate(
+                checkpoint, size, steps=steps, batch_size=batch, seed=seed + len(target.items)
+            )
+            target.extend(result.structures, time.perf_counter() - started)
+            progress.update(len(result.structures))
+
+
+def fill_control(target: StructureSet, count: int) -> None:
+    """The first ``count`` MP-20 test structures."""
+    if len(target.items) >= count:
+        return
+    from generator.data import load_dataset_split
+
+    test = load_dataset_split("mp_20", "test", progress=False)
+    target.extend([test.structure(i) for i in range(len(target.items), count)], 0.0)
+
+
+def random_symmetric(structure: Structure, rng: np.random.Generator) -> Structure | None:
+    """A pyxtal crystal of the composition and atom count of ``structure`` in a random space
+    group that admits them (None if none of ``MAX_SPACE_GROUP_TRIES`` groups does)."""
+    from pyxtal import pyxtal
+
+    composition = structure.composition
+    species = [el.symbol for el in composition.elements]
+    counts = [int(composition[el]) for el in composition.elements]
+    for _ in range(MAX_SPACE_GROUP_TRIES):
+        crystal = pyxtal()
+        try:
+            crystal.from_random(3, int(rng.integers(2, 231)), species, counts, random_state=rng)
+        except Exception:  # pyxtal raises when the group cannot hold these counts
+            continue
+        if crystal.valid:
+            return crystal.to_pymatgen()
+    return None
+
+
+def fill_random(target: StructureSet, count: int, seed: int) -> None:
+    """Random symmetric crystals of MP-20 train/val compositions until ``target`` holds
+    ``count``."""
+    if len(target.items) >= count:
+        return
+    from generator.data import CrystalDataset, load_dataset_split
+
+    pool = CrystalDataset.concatenate(
+        [load_dataset_split("mp_20", split, progress=False) for split in ("train", "val")]
+    )
+    rng = np.random.default_rng(seed + len(target.items))
+    with tqdm(total=count, initial=len(target.items), desc=target.name) as progress:
+        while len(target.items) < count:
+            started = time.perf_counter()
+            crystal = random_symmetric(pool.structure(int(rng.integers(len(pool)))), rng)
+            if crystal is not None:
+                target.extend([crystal], time.perf_counter() - started)
+                progress.update(1)
+
+
+def interleaved(sets: Sequence[StructureSet]) -> Iterator[tuple[StructureSet, str, Structure]]:
+    """The structures without a result, one set after the other in turn, so that every set
+    advances at the same pace."""
+    pending = []
+    for structure_set in sets:
+        done = structure_set.results()
+        pending.append([(structure_set, i, s) for i, s in structure_set.items if i not in done])
+    for row in itertools.chain.from_iterable(itertools.zip_longest(*pending)):
+        if row is not None:
+            yield row
+
+
+def relax_all(sets: Sequence[StructureSet], workers: int) -> None:
+    """Relax every structure without a result with CHGNet on ``workers`` Ray workers, appending
+    each result to its set's journal as it returns."""
+    work = list(interleaved(sets))
+    if not work:
+        return
+    spec = OracleSpec(name=ORACLE, settings={"threads": 1})
+    owner = {identifier: structure_set for structure_set, identifier, _ in work}
+    chunks = make_chunks([(identifier, s) for _, identifier, s in work], spec, size=1)
+    handles = {s.name: s.results_path.open("a") for s in sets}
+    try:
+        with ray_session(workers), tqdm(total=len(chunks), desc="CHGNet relaxations") as progress:
+            for chunk, outcome in label_chunks(chunks):
+                ((identifier, _),) = chunk.items
+                if isinstance(outcome, str):  # the task died every time: leave it for a rerun
+                    progress.write(f"{identifier}: {outcome}")
+                else:
+                    append_result(handles[owner[identifier].name], identifier, outcome[0])
+                progress.update(1)
+    finally:
+        for handle in handles.values():
+            handle.close()
+
+
+def measure(structure_set: StructureSet, reference, hull) -> dict:
+    """The protocol's figures of ``structure_set`` (structures without a result are left out)."""
+    results = structure_set.results()
+    items = [(i, s) for i, s in structure_set.items if i in results]
+    ids = [i for i, _ in items]
+
+    def lookup(structures: list[Structure]) -> list[OracleResult]:
+        return [results[i] for i in ids]
+
+    report = evaluate_samples(
+        [s for _, s in items], reference, ids, [StabilityMetric(lookup, hull)]
+    )
+    summary = report.summary
+    oracle_seconds = sum(results[i].wall_time_s for i in ids)
+    making_seconds = structure_set.seconds * len(items) / max(len(structure_set.items), 1)
+    sun = sum(row["sun"] for row in report.per_structure)
+    summary["oracle_failures"] = sum(not results[i].ok for i in ids)
+    summary["seconds_per_sun"] = (making_seconds + oracle_seconds) / sun if sun else float("inf")
+    summary["sun_count"] = sun
+    (structure_set.folder / "evaluation.json").write_text(
+        json.dumps({"summary": summary, "structures": report.per_structure}, indent=1)
+    )
+    return {"set": structure_set.name, **summary}
+
+
+COLUMNS = [
+    ("N", "num_structures", "{:.0f}"),
+    ("valid", "structurally_valid_fraction", "{:.1%}"),
+    ("SMACT", "compositionally_valid_fraction", "{:.1%}"),
+    ("P1", "p1_fraction", "{:.1%}"),
+    ("elements", "mean_num_elements", "{:.2f}"),
+    ("stable", "stable_fraction", "{:.1%}"),
+    ("on hull", "on_hull_fraction", "{:.1%}"),
+    ("unique", "unique_fraction", "{:.1%}"),
+    ("novel", "novel_fraction", "{:.1%}"),
+    ("novel as generated", "novel_as_generated_fraction", "{:.1%}"),
+    ("S.U.N.", "sun_fraction", "{:.1%}"),
+    ("S.U.N. upper", "sun_upper_fraction", "{:.1%}"),
+    ("RMSD Å", "mean_rmsd", "{:.3f}"),
+    ("RMSD failed", "rmsd_failed_fraction", "{:.1%}"),
+    ("relax conv.", "relaxation_converged_fraction", "{:.1%}"),
+    ("mean E_hull", "mean_e_above_hull", "{:.3f}"),
+    ("s / S.U.N.", "seconds_per_sun", "{:.1f}"),
+]
+
+
+def markdown(rows: Sequence[dict]) -> str:
+    header = "| set | " + " | ".join(name for name, _, _ in COLUMNS) + " |"
+    lines = [header, "|---" * (len(COLUMNS) + 1) + "|"]
+    for row in rows:
+        cells = [spec.format(row.get(key, float("nan"))) for _, key, spec in COLUMNS]
+        lines.append(f"| {row['set']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default: shipped model")
+    parser.add_argument("--samples", type=int, default=1024, help="generated crystals per --steps")
+    parser.add_argument("--steps", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--control", type=int, default=256, help="MP-20 test structures")
+    parser.add_argument("--random", type=int, default=256, help="pyxtal random crystals")
+    parser.add_argument("--workers", type=int, default=2, help="CHGNet workers (1 thread each)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for sampling")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("bench/runs/sun"))
+    parser.add_argument("--report-only", action="store_true", help="measure what is on disk")
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    sets = [StructureSet(args.out, f"generated-{steps}") for steps in args.steps]
+    control = StructureSet(args.out, "mp20-test")
+    random = StructureSet(args.out, "pyxtal-random")
+    if not args.report_only:
+        for steps, target in zip(args.steps, sets, strict=True):
+            fill_generated(target, args.samples, steps, args.checkpoint, args.seed)
+        fill_control(control, args.control)
+        fill_random(random, args.random, args.seed)
+        relax_all([*sets, control, random], args.workers)
+    reference = load_reference("mp_20")
+    hull = load_hull(ORACLE)
+    rows = [measure(s, reference, hull) for s in [*sets, control, random] if s.results()]
+    (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()
