@@ -2,6 +2,7 @@
 
     python -m bench.oracles [--data-dir DIR] [--num 20] [--threads 2] [--magnetic 7]
     python -m bench.oracles --hull [--threads 1]
+    python -m bench.oracles --footing
 
 Run it as a module from the repository root: as a script, this file's name would hide the
 ``oracles`` package. Prints markdown tables:
@@ -38,6 +39,11 @@ Run it as a module from the repository root: as a script, this file's name would
    :func:`oracles.references.shipped_hull`: how many DFT ground states (E_hull = 0) CHGNet puts
    within 0.02, 0.05 and 0.1 eV/atom of its hull, and how many entries with DFT E_hull > 0.05
    eV/atom it puts above it.
+5. **Footings** (``--footing``, alone, no oracle call): CHGNet's formation energies (the shipped
+   hull's energies minus its elemental references) against MP's DFT formation energies on the
+   compositions that have both (MAE, mean offset), and E_hull of MP-20's DFT ground states on
+   the complete CHGNet hull (:func:`oracles.references.complete_hull`) and on the hull of the
+   structures with positions only: the error bar of the complete hull's rule.
 """
 
 from __future__ import annotations
@@ -50,12 +56,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Lattice, Structure
+from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
+from pymatgen.core import Composition, Lattice, Structure
 
 from generator.data import CrystalDataset, load_dataset_split
 from generator.data.paths import SPLITS
 from oracles import CHGNetOracle, GPAWOracle, OracleResult, SevenNetOracle
-from oracles.references import shipped_hull
+from oracles.hull import ReferenceHull, mp20_formation_energies
+from oracles.references import complete_hull, shipped_hull
 from oracles.references.selection import load_splits
 from oracles.stability import STABLE_E_HULL
 
@@ -289,6 +297,75 @@ def hull_table(data: CrystalDataset, threads: int) -> list[str]:
     return rows
 
 
+def decomposition_energy(hull: ReferenceHull, formula: str, energy: float) -> float:
+    """E_hull (eV/atom) of ``formula`` at ``energy`` against ``hull`` without that formula's own
+    entry: ≤ 0 for a ground state (how far below its competing phases it lies)."""
+    composition = Composition(formula)
+    entries = [
+        e for e in hull.entries(el.symbol for el in composition.elements) if e.name != formula
+    ]
+    entry = PDEntry(composition, energy * composition.num_atoms)
+    return float(PhaseDiagram(entries).get_decomp_and_e_above_hull(entry, allow_negative=True)[1])
+
+
+def footing_table(data_dir: str | None, sample: int = 2000) -> list[str]:
+    """How MP's DFT formation energies and CHGNet's (the shipped hull's energies minus its
+    elemental references) agree on the compositions with both; how E_hull of MP-20's DFT ground
+    states moves between the MP DFT hull and the complete CHGNet hull (on the hull, and their
+    decomposition energies against all other phases, for ``sample`` of them); and how far below
+    the hull of computed structures MP's ground states without positions would sit (no oracle
+    call)."""
+    partial = shipped_hull("chgnet")
+    complete = complete_hull("chgnet", data_dir)
+    dft_hull = ReferenceHull.from_mp20(data_dir)
+    measured = mp20_formation_energies(data_dir, with_positions=True)
+    formation: dict[str, tuple[float, float]] = {}
+    for formula, mp in measured.items():
+        composition = Composition(formula)
+        reduced = composition.reduced_formula
+        if len(composition.elements) > 1 and reduced in partial.energies:
+            chgnet = partial.formation_energy(composition, partial.energies[reduced])
+            formation[reduced] = (chgnet, min(mp, formation.get(reduced, (0.0, np.inf))[1]))
+    difference = np.array([c - m for c, m in formation.values()])
+    ground = [f for f, (_, mp) in formation.items() if abs(dft_hull.e_above_hull(f, mp)) < 1e-6]
+    on_complete = np.array([complete.e_above_hull(f, complete.energies[f]) for f in ground])
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(ground, size=min(sample, len(ground)), replace=False)
+    moved = np.array(
+        [
+            decomposition_energy(complete, f, complete.energies[f])
+            - decomposition_energy(dft_hull, f, dft_hull.energies[f])
+            for f in chosen
+        ]
+    )
+    missing = [
+        f
+        for f in complete.converted
+        if f not in partial.energies and abs(dft_hull.e_above_hull(f, dft_hull.energies[f])) < 1e-6
+    ]
+    phantom = np.array([partial.e_above_hull(f, complete.energies[f]) for f in missing])
+    return [
+        "| figure | value |",
+        "|---|---|",
+        f"| compositions with both footings | {len(difference):,} |",
+        f"| formation energy MAE, CHGNet − MP (eV/atom) | {np.mean(np.abs(difference)):.3f} |",
+        f"| mean offset, CHGNet − MP (eV/atom) | {np.mean(difference):+.3f} |",
+        f"| 90th percentile of abs. difference (eV/atom) | "
+        f"{np.percentile(np.abs(difference), 90):.3f} |",
+        f"| complete hull: compositions (MP entries converted) | {len(complete.energies):,} "
+        f"({len(complete.converted):,}) |",
+        f"| MP-20 DFT ground states with a CHGNet energy | {len(ground):,} |",
+        f"| … on the complete CHGNet hull within 0.05 / 0.1 eV/atom | "
+        f"{np.mean(on_complete <= 0.05):.1%} / {np.mean(on_complete <= STABLE_E_HULL):.1%} |",
+        f"| … decomposition energy, CHGNet − DFT ({len(chosen):,} drawn): mean abs. | "
+        f"{np.mean(np.abs(moved)):.3f} |",
+        f"| … mean (eV/atom) | {np.mean(moved):+.3f} |",
+        f"| MP-20 DFT ground states without positions | {len(missing):,} |",
+        f"| … E_hull on the hull of computed structures only: median | {np.median(phantom):+.3f} |",
+        f"| … below −0.1 eV/atom there (phantom stability) | {np.mean(phantom < -0.1):.1%} |",
+    ]
+
+
 def print_table(rows: Sequence[str]) -> None:
     """Print markdown rows and a blank line, at once (tables appear as they are measured)."""
     print("\n".join(rows), end="\n\n", flush=True)
@@ -307,8 +384,14 @@ def main() -> None:
         "--gpaw-kpt-density", type=float, default=2.5, help="agreement k-points per Å⁻¹"
     )
     parser.add_argument("--hull", action="store_true", help="only the shipped CHGNet hull check")
+    parser.add_argument(
+        "--footing", action="store_true", help="only CHGNet's footing against MP's DFT"
+    )
     args = parser.parse_args()
 
+    if args.footing:
+        print_table(footing_table(args.data_dir))
+        return
     if args.hull:
         print_table(hull_table(load_splits("mp_20", SPLITS, args.data_dir), args.threads))
         return

@@ -12,7 +12,10 @@ the generator put it, computed as MatterGen's ``compute_rmsd_angstrom``: pymatge
 supercells attempted), whose value is in units of (V/n)^(1/3), times (V/n)^(1/3) in Å, with V the
 volume of the lattice whose parameters are the mean of the two cells'. **A pair that does not
 match counts at the cap**, :data:`MAX_RMSD` × (V/n)^(1/3), never NaN, and ``rmsd_matched`` says
-which did; so does a structure whose relaxation failed (its generated cell alone gives V/n). A mean over NaN-free values would hide exactly the structures that moved most.
+which did; so does a structure whose relaxation failed (its generated cell alone gives V/n).
+A mean over NaN-free values would hide exactly the structures that moved most. MatterGen's
+matcher reduces both cells to primitive cells (site tolerance 0.25 Å), so a displacement smaller
+than that is absorbed and counts as none; the protocol is kept as it is, to stay comparable.
 
 :class:`StabilityMetric` gives rows in the form of a ``generator.evaluation.StructureMetric``,
 the relaxed structure included, so that uniqueness and novelty (for S.U.N.) are judged after

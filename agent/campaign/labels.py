@@ -137,3 +137,9 @@ def label_table(
     e_hull = current_e_above_hull(evaluations, hull) if hull is not None else {}
     rows = [label_row(e, config, hull, e_hull.get(e.id, math.nan)) for e in evaluations]
     return pd.DataFrame(rows, columns=columns)
+
+
+def novel_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a label table whose relaxed structure is novel (an empty table stays a table
+    with its columns)."""
+    return table[table["novel"].astype(bool)]

@@ -35,7 +35,7 @@ from agent.campaign.distributed import (
     generate_structures,
     remote_call,
 )
-from agent.campaign.labels import campaign_hull, judge_novelty, label_table
+from agent.campaign.labels import campaign_hull, judge_novelty, label_table, novel_rows
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
 from agent.campaign.prior import prior_labels
 from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
@@ -452,7 +452,7 @@ class Campaign:
     ) -> dict[str, Any]:
         this_round = table[table["round"] == number]
         evaluated = len(this_round)
-        novel = table[table["novel"]]
+        novel = novel_rows(table)
         return {
             "round": number,
             "method": details.get("method"),

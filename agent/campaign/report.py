@@ -25,7 +25,7 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from agent.campaign.config import CampaignConfig, ConstraintConfig
-from agent.campaign.labels import campaign_hull, label_table
+from agent.campaign.labels import campaign_hull, label_table, novel_rows
 from agent.campaign.pareto import (
     front_table,
     fronts_figure,
@@ -182,7 +182,7 @@ def front_section(
             ),
             header("oracle"),
             header("round", css="num"),
-            header("novel"),
+            header("novelty"),
         ]
     )
     rows = []
@@ -267,7 +267,7 @@ def render_report(config: CampaignConfig, store: CampaignStore) -> str:
         ("hypervolume", f"{hypervolume:.4g}"),
         (
             "novel hypervolume",
-            f"{pareto_hypervolume(table[table['novel']], config.objectives):.4g}",
+            f"{pareto_hypervolume(novel_rows(table), config.objectives):.4g}",
         ),
     ]
     return PAGE.substitute(

@@ -135,6 +135,7 @@ def stored_config(directory: Path) -> CampaignConfig:
 def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> None:
     """Print the Pareto front of the label ``table`` (each member's novelty after relaxation),
     the hits and the front of the novel results, and write the plot to ``plot``."""
+    from agent.campaign.labels import novel_rows
     from agent.campaign.pareto import front_table, plot_fronts
     from agent.campaign.quantities import quantity
 
@@ -150,7 +151,7 @@ def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> N
             *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown)
         )
     console.print(rich_table)
-    novel_front = front_table(table[table["novel"]], config.objectives)
+    novel_front = front_table(novel_rows(table), config.objectives)
     known = front[~front["novel"].astype(bool)]
     console.print(
         f"novel after relaxation: {int(table['novel'].sum())} of {len(table)} labeled, "

@@ -130,7 +130,7 @@ def test_footings_are_never_mixed(complete_chgnet_hull: ReferenceHull, mp20_hull
     for hull in (own, mp20_hull):
         with pytest.raises(ValueError, match="cannot be completed with MP's DFT formation"):
             hull.completed_with_mp20()
-    with pytest.raises(ValueError, match="would mix|mix footings"):
+    with pytest.raises(ValueError, match="that would mix footings"):
         own.completed_with_mp20()
 
 
