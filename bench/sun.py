@@ -1,7 +1,7 @@
 """S.U.N., RMSD and symmetry of generated crystals, next to two same-protocol references.
 
-    python -m bench.sun [--checkpoint FILE] [--samples 1024] [--steps 100 1000] [--control 256]
-                        [--random 256] [--workers 2] [--out bench/runs/sun]
+    python -m bench.sun [--checkpoint FILE] [--steps 100 1000] [--samples 1024 [1024]]
+                        [--control 256] [--random 256] [--workers 2] [--out bench/runs/sun]
 
 Three kinds of structure sets go through one protocol:
 
@@ -250,7 +250,13 @@ def markdown(rows: Sequence[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=None, help="default: shipped model")
-    parser.add_argument("--samples", type=int, default=1024, help="generated crystals per --steps")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        nargs="+",
+        default=[1024],
+        help="generated crystals for each --steps (one value: for all)",
+    )
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--control", type=int, default=256, help="MP-20 test structures")
     parser.add_argument("--random", type=int, default=256, help="pyxtal random crystals")
@@ -265,9 +271,12 @@ def main() -> None:
     sets = [StructureSet(args.out, f"generated-{steps}") for steps in args.steps]
     control = StructureSet(args.out, "mp20-test")
     random = StructureSet(args.out, "pyxtal-random")
+    samples = args.samples * len(args.steps) if len(args.samples) == 1 else args.samples
+    if len(samples) != len(args.steps):
+        parser.error("--samples: give one value, or one per --steps")
     if not args.report_only:
-        for steps, target in zip(args.steps, sets, strict=True):
-            fill_generated(target, args.samples, steps, args.checkpoint, args.seed)
+        for count, steps, target in zip(samples, args.steps, sets, strict=True):
+            fill_generated(target, count, steps, args.checkpoint, args.seed)
         fill_control(control, args.control)
         fill_random(random, args.random, args.seed)
         relax_all([*sets, control, random], args.workers)

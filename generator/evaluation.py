@@ -105,12 +105,14 @@ def load_reference(name: str, data_dir: str | Path | None = None) -> ReferenceSe
     structures = CrystalDataset.concatenate(parts)
     labels = resolve_data_dir(data_dir) / dataset / "properties_all.csv.gz"
     unstructured: set[str] = set()
-    if labels.is_file():
-        with gzip.open(labels, "rt") as handle:
-            table = pd.read_csv(handle, usecols=["formula", "has_structure"])
-        missing = table.loc[~table["has_structure"].astype(bool), "formula"]
-        unstructured = {Composition(f).reduced_formula for f in missing.unique()}
-    return ReferenceSet(structures, unstructured, dataset)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen: noble gases have no electronegativity
+        if labels.is_file():
+            with gzip.open(labels, "rt") as handle:
+                table = pd.read_csv(handle, usecols=["formula", "has_structure"])
+            missing = table.loc[~table["has_structure"].astype(bool), "formula"]
+            unstructured = {Composition(f).reduced_formula for f in missing.unique()}
+        return ReferenceSet(structures, unstructured, dataset)
 
 
 def structurally_valid(structure: Structure) -> bool:

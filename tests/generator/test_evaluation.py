@@ -45,15 +45,39 @@ def test_flags_and_fractions(reference):
     samples = [known_si, strained_si, cscl, cscl.copy(), kcl, overlapping, charged]
     report = evaluate_samples(samples, reference)
     rows = {i: row for i, row in enumerate(report.per_structure)}
-    assert [r["novel"] for r in rows.values()] == [False, False, True, True, True, True, True]
+    # KCl's formula is a reference entry without positions: not proven novel
+    assert [r["novel"] for r in rows.values()] == [False, False, True, True, False, True, True]
+    assert rows[4]["novelty"] == "formula_without_structure" and rows[0]["novelty"] == "known"
     assert [r["unique"] for r in rows.values()] == [True, False, True, False, True, True, True]
     assert rows[5]["structurally_valid"] is False
     assert all(rows[i]["structurally_valid"] for i in (0, 1, 2, 4, 6))
     assert rows[2]["compositionally_valid"] and not rows[6]["compositionally_valid"]
     assert rows[4]["formula_in_unstructured_reference"]
-    assert report.summary["novel_fraction"] == pytest.approx(5 / 7)
+    assert report.summary["novel_fraction"] == pytest.approx(4 / 7)
     assert report.summary["unique_fraction"] == pytest.approx(5 / 7)
     assert report.summary["num_structures"] == 7
+    assert rows[0]["space_group"] == 227 and not rows[0]["p1"]  # diamond Si
+    assert report.summary["mean_num_elements"] == pytest.approx(12 / 7)
+
+
+def test_novelty_and_sun_are_judged_after_relaxation(reference):
+    """A CsCl-type NaCl is novel as generated; a metric that relaxes it into the reference's rock
+    salt makes it known, and so not S.U.N., though stable."""
+    nacl_cscl = crystal(["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], a=3.3)
+    cscl = crystal(["Cs", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]], a=4.12)
+    rock_salt = reference.structures.structure(1)
+
+    def relax(structures):
+        relaxed = [rock_salt, structures[1]]
+        return [{"stable": True, "relaxed_structure": r} for r in relaxed]
+
+    report = evaluate_samples([nacl_cscl, cscl], reference, extra_metrics=[relax])
+    known, novel = report.per_structure
+    assert known["novel_as_generated"] and not known["novel"] and known["novelty"] == "known"
+    assert not known["sun"] and novel["sun"] and novel["sun_upper"]
+    assert "relaxed_structure" not in known
+    assert report.summary["sun_fraction"] == pytest.approx(0.5)
+    assert report.summary["novel_as_generated_fraction"] == 1.0
 
 
 def test_reference_against_itself_has_zero_distances(reference):
