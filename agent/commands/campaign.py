@@ -7,6 +7,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -142,13 +143,22 @@ def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> N
     front = front_table(table, config.objectives)
     quantities = list(dict.fromkeys([*config.modelled, *config.computed, "e_above_hull"]))
     shown = ["id", "formula", *quantities, "novelty"]
-    rich_table = Table(title=f"Pareto front: {len(front)} of {len(table)} labeled structures")
+    rich_table = Table(
+        title=f"Pareto front: {len(front)} of {len(table)} labeled structures",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     for column in shown:
         unit = quantity(column).unit if column in quantities else ""
-        rich_table.add_column(f"{column} [{unit}]" if unit else column, justify="right")
+        label = column.replace("_", " ")
+        rich_table.add_column(f"{label}\n[{unit}]" if unit else label, justify="right")
     for _, row in front.iterrows():
         rich_table.add_row(
-            *(f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in shown)
+            *(
+                f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]).replace("_", " ")
+                for c in shown
+            )
         )
     console.print(rich_table)
     novel_front = front_table(novel_rows(table), config.objectives)
@@ -172,7 +182,12 @@ def run_status(args: argparse.Namespace) -> int:
     store = CampaignStore(args.directory)
     state = store.load_state()
     config = stored_config(args.directory)
-    table = Table(title=f"campaign {config.name}: {state.next_round} round(s) complete")
+    table = Table(
+        title=f"campaign {config.name}: {state.next_round} round(s) complete",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     columns = {
         "round": "round", "method": "method", "candidates_generated": "gen",
         "candidates_kept": "kept", "evaluated": "eval", "oracle_failures": "fail",
@@ -180,7 +195,7 @@ def run_status(args: argparse.Namespace) -> int:
         "novel_hypervolume": "novel HV", "pareto_size": "front",
     }  # fmt: skip
     for header in (*columns.values(), "s"):
-        table.add_column(header, justify="right")
+        table.add_column(header, justify="right", min_width=9 if header == "method" else None)
     for summary in store.summaries():
         values = [summary.get(c, "—") for c in columns]
         cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values]
