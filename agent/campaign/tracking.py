@@ -1,9 +1,10 @@
 """MLflow logging of a campaign: one run per campaign, resumed with the campaign.
 
-Per round (MLflow step = round number): the numeric entries of the round's summary (hypervolume,
-Pareto-front size, evaluations, failures, hit rate, seconds per stage) and artifacts under
-``round_NNNN/``: the Pareto plot, the hypervolume against oracle calls so far, the front CSV, the
-picks' CIF files, the surrogate checkpoint and a new adapter model if one was fitted. The
+Per round (MLflow step = round number): the numeric entries of the round's summary (hypervolume
+of all results and of the novel ones, Pareto-front sizes, evaluations, failures, hits, results
+known after relaxation, seconds per stage) and artifacts under ``round_NNNN/``: the Pareto plot,
+the hypervolume against oracle calls so far, the front CSV, the label table as it was then
+(E_hull and novelty per result), the picks' CIF files, the surrogate checkpoint and a new adapter model if one was fitted. The
 campaign's config is logged once, as params and as an artifact; the campaign's HTML report
 (:mod:`agent.campaign.report`) is rewritten as ``report.html`` whenever rounds are logged.
 
@@ -167,7 +168,7 @@ class CampaignTracker:
             mlflow.log_metrics(values, step=number)
         directory = self.store.round_dir(number)
         artifact_path = f"round_{number:04d}"
-        for name in ("pareto.png", "front.csv", "summary.json"):
+        for name in ("pareto.png", "front.csv", "labels.csv", "summary.json"):
             if (directory / name).is_file():
                 mlflow.log_artifact(str(directory / name), artifact_path)
         if (directory / "picks").is_dir():

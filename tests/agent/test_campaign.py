@@ -98,7 +98,8 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
         assert [m.step for m in history] == [0, 1, 2]
     assert run.data.params["acquisition.q"] == "4"
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "round_0002")}
-    expected = {"pareto.png", "front.csv", "picks", "summary.json", "surrogate_checkpoint"}
+    expected = {"pareto.png", "front.csv", "labels.csv", "picks", "summary.json"}
+    expected.add("surrogate_checkpoint")
     assert {f"round_0002/{name}" for name in expected} <= artifacts
     adapters = {a.path for a in client.list_artifacts(run.info.run_id, "round_0001")}
     assert "round_0001/adapter_model" in adapters
