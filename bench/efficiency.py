@@ -43,7 +43,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from agent.campaign.config import CampaignConfig
-from agent.campaign.labels import novel_rows
+from agent.campaign.labels import KNOWN_NOVELTIES, novel_rows
 from agent.campaign.loop import Campaign
 from agent.campaign.pareto import hypervolume
 from generator.evaluation import ReferenceSet, load_reference
@@ -115,8 +115,8 @@ def history(table: pd.DataFrame, config: CampaignConfig, novel_only: bool) -> pd
 def discoveries(table: pd.DataFrame) -> dict[str, int]:
     """Stable, unique, novel (after relaxation) results with magnetic density > 0.2 µB/Å³ and
     HHI < 1500 (``novel``); those whose formula is an MP-20 entry without positions, unproven
-    either way (``formula_without_structure``); and how many results relaxed into a known
-    structure or repeated an earlier one (``known_results``)."""
+    either way (``formula_without_structure``); how many results were not new after relaxation
+    (``known_results``: known, repeats and unproven formulas); and the campaign's hits."""
     wanted = (
         table["ok"]
         & table["stable"]
@@ -128,7 +128,7 @@ def discoveries(table: pd.DataFrame) -> dict[str, int]:
         "formula_without_structure": int(
             (wanted & (table["novelty"] == "formula_without_structure")).sum()
         ),
-        "known_results": int(table["novelty"].isin(("known", "repeat")).sum()),
+        "known_results": int(table["novelty"].isin(KNOWN_NOVELTIES).sum()),
         "hits": int(table["hit"].sum()),
     }
 

@@ -34,6 +34,9 @@ from oracles.result import OracleResult
 from oracles.stability import STABLE_E_HULL
 
 BASE_COLUMNS = ["id", "round", "formula", "ok", "failure", "novelty"]
+KNOWN_NOVELTIES = tuple(n.value for n in Novelty if n is not Novelty.NOVEL)
+"""Novelty values of a labeled result that is not new: a known structure, a repeat of an earlier
+label, or possibly an MP-20 entry whose positions are not at hand."""
 
 
 def campaign_hull(config: CampaignConfig) -> ReferenceHull | None:

@@ -35,7 +35,13 @@ from agent.campaign.distributed import (
     generate_structures,
     remote_call,
 )
-from agent.campaign.labels import campaign_hull, judge_novelty, label_table, novel_rows
+from agent.campaign.labels import (
+    KNOWN_NOVELTIES,
+    campaign_hull,
+    judge_novelty,
+    label_table,
+    novel_rows,
+)
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
 from agent.campaign.prior import prior_labels
 from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
@@ -45,10 +51,6 @@ from agent.campaign.tracking import CampaignTracker
 from surrogates.network import load_network
 from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
-
-KNOWN_NOVELTIES = ("known", "repeat", "formula_without_structure")
-"""Novelty values of a result that is not new: a known structure, a repeat of an earlier label,
-or possibly an MP-20 entry whose positions are not at hand."""
 
 
 class Campaign:
