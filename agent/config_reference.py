@@ -262,6 +262,12 @@ def configuration_reference() -> str:
         "docs/configuration.md`; do not edit by hand. Unknown keys and values out of bounds are "
         "errors that name the field. `matterloop config check FILE` validates a file.",
         "",
+        "**A config is code.** A value of the form `package.module:attribute` (a plug-in "
+        "oracle class, an ASE calculator, a quantity computed by a function) and an oracle "
+        "named by a plug-in entry point are imported and run by `matterloop run`, with your "
+        "permissions and on every Ray node. Run only configs you trust; `matterloop config "
+        "check FILE` lists every such import before importing anything.",
+        "",
     ]
     for title, where, schema in DOCUMENTS:
         lines += [f"## {title}", "", f"{where}.", ""]

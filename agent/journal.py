@@ -2,16 +2,20 @@
 
 Each record is one line, written and pushed to disk (``fsync``) before the caller goes on, so a
 record is either complete on disk or absent. A process killed mid-write can leave a last line
-without its newline; :func:`read_journal` cuts it off so the record is redone, never half-read.
+without its newline: readers skip it (a live writer may be writing it), and the next writer,
+holding the store's lock (:mod:`agent.writer_lock`), cuts it off with :func:`repair_journal`
+so that its record is redone, never half-read.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from generator.data.atomic import atomic_path
 
 
 def append_record(handle: IO[str], record: dict[str, Any]) -> None:
@@ -21,23 +25,18 @@ def append_record(handle: IO[str], record: dict[str, Any]) -> None:
     os.fsync(handle.fileno())
 
 
-def read_journal(
-    path: Path, on_truncate: Callable[[int], None] | None = None
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, record)`` of every complete line of ``path`` (nothing if it is missing).
+def read_journal(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, record)`` of every complete line of ``path`` (nothing if it is missing);
+    an incomplete last line is skipped, the file is not changed.
 
-    An incomplete last line is removed from the file and reported to ``on_truncate`` with its line
-    number. A complete line that is not JSON raises :class:`ValueError` naming the line.
+    Raises:
+        ValueError: a complete line that is not a JSON object, named by its line.
     """
     if not path.exists():
         return
-    with path.open("rb+") as handle:
-        complete = 0  # bytes up to the end of the last complete line
+    with path.open("rb") as handle:
         for number, line in enumerate(iter(handle.readline, b""), start=1):
             if not line.endswith(b"\n"):
-                handle.truncate(complete)
-                if on_truncate is not None:
-                    on_truncate(number)
                 return
             try:
                 record = json.loads(line)
@@ -45,5 +44,51 @@ def read_journal(
                 raise ValueError(f"{path}:{number}: not a JSON line ({exc})") from exc
             if not isinstance(record, dict):
                 raise ValueError(f"{path}:{number}: expected a JSON object")
-            complete = handle.tell()
             yield number, record
+
+
+def repair_journal(path: Path) -> int | None:
+    """Cut an incomplete last line off ``path``; returns its line number, None if there was
+    none. Only the store's writer may call this."""
+    if not path.exists():
+        return None
+    with path.open("rb+") as handle:
+        complete = 0  # bytes up to the end of the last complete line
+        for number, line in enumerate(iter(handle.readline, b""), start=1):
+            if not line.endswith(b"\n"):
+                handle.truncate(complete)
+                return number
+            complete = handle.tell()
+    return None
+
+
+def first_of_each(
+    records: Iterator[tuple[int, dict[str, Any]]], key: str = "id"
+) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, dict[str, Any]]]]:
+    """``(kept, duplicates)``: the first record of each ``record[key]`` in order, and the later
+    records of a key already seen (two writers, or a copy appended twice)."""
+    seen: set[Any] = set()
+    kept, duplicates = [], []
+    for number, record in records:
+        identifier = record.get(key)
+        (duplicates if identifier in seen else kept).append((number, record))
+        seen.add(identifier)
+    return kept, duplicates
+
+
+def set_aside_duplicates(path: Path, key: str = "id") -> list[str]:
+    """Move the later records of an id already in ``path`` to ``<stem>.duplicates.jsonl``
+    beside it (appended, nothing is deleted); returns their ids. Only the store's writer may
+    call this; the file is replaced atomically."""
+    kept, duplicates = first_of_each(read_journal(path), key)
+    if not duplicates:
+        return []
+    aside = path.with_name(f"{path.stem}.duplicates{path.suffix}")
+    with aside.open("a", encoding="utf-8") as handle:
+        for _, record in duplicates:
+            append_record(handle, record)
+    with atomic_path(path) as temporary, temporary.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(record) + "\n" for _, record in kept)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return [str(record.get(key)) for _, record in duplicates]

@@ -1,13 +1,16 @@
 """S.U.N., RMSD and symmetry of generated crystals, next to two same-protocol references.
 
     python -m bench.sun [--checkpoint FILE] [--steps 100 1000] [--samples 1024 [1024]]
+                        [--samplers symmetric free]
                         [--control 256] [--random 256] [--workers 2] [--out bench/runs/sun]
 
 Three kinds of structure sets go through one protocol:
 
-- ``generated-<steps>``: ``--samples`` crystals sampled from ``--checkpoint`` (default: the
-  shipped model) with the campaign's default sampler settings (batch 64, the default type
-  temperature, no guidance) at each of ``--steps``;
+- ``symmetric-<steps>`` and ``generated-<steps>``: ``--samples`` crystals sampled from
+  ``--checkpoint`` (default: the shipped model) with the campaign's default sampler settings
+  (batch 64, the default type temperature, no guidance) at each of ``--steps``, each in a
+  Wyckoff arrangement drawn from the MP-20 training crystals (``--samplers symmetric``) or free
+  of symmetry constraints (``free``, the ``generated`` sets);
 - ``mp20-test`` (the control): the first ``--control`` MP-20 test structures, DFT-relaxed already:
   expect ~100% stable, ~0% novel, RMSD ≈ 0.01 Å, or the protocol is broken;
 - ``pyxtal-random`` (MatterGen's "random structure search"): ``--random`` random symmetric
@@ -54,6 +57,8 @@ from oracles.result import OracleResult
 from oracles.stability import StabilityMetric
 
 ORACLE = "chgnet"
+SET_NAMES = {"symmetric": "symmetric-{}", "free": "generated-{}"}
+"""Sampler → name of its structure set at a step count (``generated``: the free sampler)."""
 MAX_SPACE_GROUP_TRIES = 50
 
 
@@ -92,16 +97,24 @@ class StructureSet:
         return read_results(self.results_path, ORACLE, Console(stderr=True))
 
 
-def fill_generated(target: StructureSet, count: int, steps: int, checkpoint, seed: int) -> None:
+def fill_generated(
+    target: StructureSet, count: int, steps: int, checkpoint, seed: int, symmetric: bool
+) -> None:
     """Sample until ``target`` holds ``count`` structures, in batches of 64 seeded by their
-    position, so that a continued run draws what an uninterrupted one would."""
+    position, so that a continued run draws what an uninterrupted one would; ``symmetric``:
+    each in a Wyckoff arrangement of the training crystals, else free."""
     batch = 64
     with tqdm(total=count, initial=len(target.items), desc=target.name) as progress:
         while len(target.items) < count:
             size = min(batch, count - len(target.items))
             started = time.perf_counter()
             result = generate(
-                checkpoint, size, steps=steps, batch_size=batch, seed=seed + len(target.items)
+                checkpoint,
+                size,
+                steps=steps,
+                batch_size=batch,
+                seed=seed + len(target.items),
+                wyckoff=symmetric,
             )
             target.extend(result.structures, time.perf_counter() - started)
             progress.update(len(result.structures))
@@ -258,6 +271,14 @@ def main() -> None:
         help="generated crystals for each --steps (one value: for all)",
     )
     parser.add_argument("--steps", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument(
+        "--samplers",
+        nargs="+",
+        choices=list(SET_NAMES),
+        default=list(SET_NAMES),
+        help="symmetric: Wyckoff arrangements of the training crystals (generate(wyckoff=True)); "
+        "free: no symmetry constraint (the default sampler)",
+    )
     parser.add_argument("--control", type=int, default=256, help="MP-20 test structures")
     parser.add_argument("--random", type=int, default=256, help="pyxtal random crystals")
     parser.add_argument("--workers", type=int, default=2, help="CHGNet workers (1 thread each)")
@@ -268,15 +289,18 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    sets = [StructureSet(args.out, f"generated-{steps}") for steps in args.steps]
+    runs = [(sampler, steps) for sampler in args.samplers for steps in args.steps]
+    sets = [StructureSet(args.out, SET_NAMES[sampler].format(steps)) for sampler, steps in runs]
     control = StructureSet(args.out, "mp20-test")
     random = StructureSet(args.out, "pyxtal-random")
     samples = args.samples * len(args.steps) if len(args.samples) == 1 else args.samples
     if len(samples) != len(args.steps):
         parser.error("--samples: give one value, or one per --steps")
+    counts = samples * len(args.samplers)
     if not args.report_only:
-        for count, steps, target in zip(samples, args.steps, sets, strict=True):
-            fill_generated(target, count, steps, args.checkpoint, args.seed)
+        for count, (sampler, steps), target in zip(counts, runs, sets, strict=True):
+            symmetric = sampler == "symmetric"
+            fill_generated(target, count, steps, args.checkpoint, args.seed, symmetric)
         fill_control(control, args.control)
         fill_random(random, args.random, args.seed)
         relax_all([*sets, control, random], args.workers)

@@ -24,9 +24,9 @@ from generator.conditioning import (
 )
 from generator.conditioning.errors import ConditionError
 from generator.conditioning.properties import element_numbers
-from generator.pretrained import default_checkpoint
+from generator.pretrained import default_arrangements, default_checkpoint
 from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
-from generator.symmetry import SymmetryProjection
+from generator.symmetry import ArrangementError, ArrangementTable, SymmetryProjection
 from generator.training.model_io import TrainedGenerator
 
 MAX_RETRIES = 10
@@ -67,6 +67,7 @@ def generate_batches(
     seed: int = 0,
     num_atoms: int | None = None,
     symmetric: bool = True,
+    arrangements: ArrangementTable | None = None,
 ) -> Iterator[tuple[GenerationResult, list[dict[str, object]]]]:
     """Batches of finished structures until ``total`` exist (``done`` of them already), with the
     targets each structure was drawn for; diverged crystals are replaced by later batches.
@@ -79,7 +80,9 @@ def generate_batches(
     With a space-group target and ``symmetric``, each crystal follows a template of that group
     drawn from the model's fine-tuning crystals (:func:`space_group_projection`): it is sampled
     in that group, with the template's atom count and Wyckoff positions; without ``symmetric``
-    the adapter's guidance alone steers it.
+    the adapter's guidance alone steers it. Otherwise, with ``arrangements``, each crystal
+    follows a Wyckoff arrangement drawn from that table (of ``num_atoms`` atoms if given; see
+    :mod:`generator.symmetry.arrangements`); without, it is sampled free of constraints.
     """
     targets = targets or {}
     retry = 0  # batches in a row in which every crystal diverged
@@ -96,19 +99,25 @@ def generate_batches(
                 generator, drawn["space_group"], rng, num_atoms, config.elements
             )
             counts = projection.num_atoms
+        elif arrangements is not None:
+            projection = arrangement_projection(
+                generator, arrangements, size, rng, num_atoms, config.elements
+            )
+            counts = projection.num_atoms
         elif num_atoms:
             counts = torch.full((size,), num_atoms)
         else:
             counts = generator.draw_num_atoms(size, torch.Generator().manual_seed(batch_seed))
         try:
             if isinstance(generator, TrainedGenerator):
-                sampled = sample(generator.model, counts, config)
+                base, score_fn = generator.model, generator.model
             else:
                 conditions = generator.model.encode(drawn, size)
+                base = generator.model.base
                 score_fn = generator.model.guided_score_fn(conditions, guidance if drawn else 1.0)
-                if projection is not None:
-                    score_fn = projection.score_fn(score_fn)
-                sampled = sample(generator.model.base, counts, config, score_fn, projection)
+            if projection is not None:
+                score_fn = projection.score_fn(score_fn)
+            sampled = sample(base, counts, config, score_fn, projection)
         except SamplingError:
             retry, lost = retry + 1, lost + size
             if retry > MAX_RETRIES:
@@ -155,6 +164,31 @@ def space_group_projection(
     return SymmetryProjection(chosen, parameter.dtype, parameter.device, elements)
 
 
+def arrangement_projection(
+    generator: Generator,
+    arrangements: ArrangementTable,
+    size: int,
+    rng: np.random.Generator,
+    num_atoms: int | None = None,
+    elements: Sequence[int] | None = None,
+) -> SymmetryProjection:
+    """The projection that keeps each of ``size`` crystals in a Wyckoff arrangement drawn from
+    ``arrangements`` (of ``num_atoms`` atoms, if given), its atom types restricted to
+    ``elements`` (atomic numbers) if given, and then to arrangements with at most that many
+    element classes.
+
+    Raises:
+        ConditionError (a ValueError): no arrangement of the table meets the restrictions.
+    """
+    max_elements = None if elements is None else len(elements)
+    try:
+        templates = arrangements.draw_templates(size, rng, num_atoms, max_elements)
+    except ArrangementError as error:
+        raise ConditionError(f"{error}; sample with --free-symmetry instead") from error
+    parameter = next(generator.model.parameters())
+    return SymmetryProjection(templates, parameter.dtype, parameter.device, elements)
+
+
 def generate(
     model_path: str | Path | None,
     count: int,
@@ -167,6 +201,7 @@ def generate(
     type_temperature: float = SamplerConfig.type_temperature,
     elements: str | Sequence[str] | None = None,
     symmetric: bool = True,
+    wyckoff: bool = False,
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -180,6 +215,10 @@ def generate(
             elements must come from (a hard restriction of the atom types; None: any element).
         symmetric: keep samples with a space-group target in that group (see
             :func:`generate_batches`).
+        wyckoff: sample each crystal without a space-group target in a space group and
+            Wyckoff arrangement drawn from the MP-20 training crystals
+            (:mod:`generator.symmetry.arrangements`). Off by default: on the shipped model it
+            cut the P1 share from 68% to 13% but S.U.N. from 43% to 23% (``bench/sun.py``).
 
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
@@ -203,6 +242,7 @@ def generate(
         batch_size=batch_size,
         seed=seed,
         symmetric=symmetric,
+        arrangements=default_arrangements() if wyckoff else None,
     ):
         structures += result.structures
         dropped += result.num_dropped

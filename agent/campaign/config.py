@@ -18,6 +18,7 @@ from agent.yaml_config import StrictModel, load_yaml_config
 from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
+from oracles.distributed import CONNECT_TIMEOUT_S
 from oracles.references import SHIPPED_HULLS
 from oracles.registry import OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
@@ -103,6 +104,9 @@ class GeneratorSettings(StrictModel):
     Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
     ``type_temperature``: see :class:`generator.sampling.SamplerConfig`. ``elements``: a
     chemical system (``Fe-Co-N``) that every sampled structure's elements must come from.
+    ``wyckoff``: each crystal is sampled in a space group with a Wyckoff arrangement drawn from
+    the MP-20 training crystals (:mod:`generator.symmetry.arrangements`). Off by default: on the
+    shipped model it cut the P1 share from 68% to 13% but S.U.N. from 43% to 23%.
 
     ``source`` ``generator`` samples the diffusion model; a dataset name (``mp_20``) screens that
     dataset's known structures instead, ``num_candidates`` drawn at random each round (the
@@ -117,6 +121,9 @@ class GeneratorSettings(StrictModel):
     guidance: float = Field(2.0, ge=0, description="classifier-free guidance factor γ")
     type_temperature: float = Field(SamplerConfig.type_temperature, gt=0)
     elements: str | None = Field(None, description="restrict sampled elements, e.g. 'Fe-Co-N'")
+    wyckoff: bool = Field(
+        False, description="sample each crystal in a space group and Wyckoff arrangement of MP-20"
+    )
 
     @field_validator("elements")
     @classmethod
@@ -216,13 +223,17 @@ class RaySettings(StrictModel):
     (``"auto"``, ``"ray://host:10001"`` or ``"host:6379"``). Each oracle evaluation is a task of
     ``oracle_cpus`` CPUs (as many run at once as CPUs allow); a task whose worker or node dies is
     retried up to ``max_retries`` times. Generation requests ``generator_gpus`` GPUs (0 on a
-    laptop)."""
+    laptop). An ``address`` that does not answer within ``connect_timeout_s`` seconds stops the
+    campaign with an error naming it."""
 
     address: str | None = None
     num_cpus: int | None = Field(None, gt=0)
     oracle_cpus: float = Field(1.0, gt=0)
     generator_gpus: float = Field(0.0, ge=0)
     max_retries: int = Field(3, ge=0)
+    connect_timeout_s: float = Field(
+        CONNECT_TIMEOUT_S, gt=0, le=600, description="seconds for the address to answer"
+    )
 
 
 class MlflowSettings(StrictModel):

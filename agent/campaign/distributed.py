@@ -20,20 +20,26 @@ import ray
 from pymatgen.core import Structure
 
 from agent.campaign.config import RaySettings
-from oracles.distributed import label_chunks, make_chunks
+from oracles.distributed import init_ray, label_chunks, make_chunks
 from oracles.registry import OracleSpec
 from oracles.result import FailureKind, OracleResult, Provenance
 
 
 def connect(settings: RaySettings) -> None:
-    """Start or join Ray (no-op when already connected)."""
+    """Start or join Ray (no-op when already connected).
+
+    Raises:
+        ClusterUnreachableError: no cluster answers at ``settings.address`` within
+            ``settings.connect_timeout_s``.
+    """
     if ray.is_initialized():
         return
     env = {"OMP_NUM_THREADS": str(max(1, math.floor(settings.oracle_cpus)))}
     if "HF_HUB_OFFLINE" in os.environ:
         env["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
-    ray.init(
-        address=settings.address,
+    init_ray(
+        settings.address,
+        settings.connect_timeout_s,
         num_cpus=None if settings.address else settings.num_cpus,
         include_dashboard=False,
         log_to_driver=False,
@@ -86,8 +92,10 @@ def generate_structures(
     seed: int,
     type_temperature: float,
     elements: str | None,
+    wyckoff: bool = False,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped."""
+    """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped;
+    ``wyckoff``: see :func:`generator.guided.generate`."""
     from generator.guided import generate
 
     result = generate(
@@ -100,6 +108,7 @@ def generate_structures(
         seed=seed,
         type_temperature=type_temperature,
         elements=elements,
+        wyckoff=wyckoff,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 

@@ -48,6 +48,7 @@ from agent.campaign.quantities import UndefinedQuantity, function_values, quanti
 from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
+from agent.writer_lock import exclusive_writer
 from surrogates.network import load_network
 from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
@@ -85,24 +86,53 @@ class Campaign:
 
     # ----------------------------------------------------------------------------------- run
     def run(self) -> pd.DataFrame:
-        """Run rounds until the budget is spent; returns the label table."""
-        state = self.store.open(self.raw_config)
-        if state.next_round:
-            self.console.print(
-                f"resuming {self.config.name} at round {state.next_round} "
-                f"({len(self.store.evaluations())} oracle results on disk)"
-            )
-        connect(self.config.ray)
-        self.tracker.log_rounds(state)
-        if self.config.adapters.prior and state.adapter_model is None and not self.finished(state):
-            state.adapter_model = self.fit_prior_adapters()
-            self.store.save_state(state)
-        while not self.finished(state):
-            self.run_round(state)
-            state.next_round += 1
-            self.store.save_state(state)
+        """Run rounds until the budget is spent, as the campaign directory's one writer
+        (:mod:`agent.writer_lock`); returns the label table.
+
+        Raises:
+            StoreLockedError: another live process runs this campaign (nothing is written).
+        """
+        with exclusive_writer(self.config.campaign_dir, directory=True):
+            state = self.store.open(self.raw_config)
+            self.repair_results()
+            if state.next_round:
+                self.console.print(
+                    f"resuming {self.config.name} at round {state.next_round} "
+                    f"({len(self.store.evaluations())} oracle results on disk)"
+                )
+            connect(self.config.ray)
             self.tracker.log_rounds(state)
-        return self.table()
+            prior = self.config.adapters.prior
+            if prior and state.adapter_model is None and not self.finished(state):
+                state.adapter_model = self.fit_prior_adapters()
+                self.store.save_state(state)
+            while not self.finished(state):
+                self.run_round(state)
+                state.next_round += 1
+                self.store.save_state(state)
+                self.tracker.log_rounds(state)
+            return self.table()
+
+    def repair_results(self) -> None:
+        """Make the results journal whole (:meth:`CampaignStore.repair`) and say what changed."""
+        cut, duplicates = self.store.repair()
+        path = self.store.results_path.name
+        if cut is not None:
+            self.console.print(
+                f"[yellow]warning:[/] {path}: incomplete last line {cut} (a killed run's) "
+                "removed; its structure is evaluated again",
+                highlight=False,
+                soft_wrap=True,
+            )
+        if duplicates:
+            shown = ", ".join(sorted(set(duplicates))[:5])
+            self.console.print(
+                f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
+                f"recorded ({shown}{', …' if len(set(duplicates)) > 5 else ''}) set aside in "
+                f"{self.store.results_path.stem}.duplicates.jsonl; the first of each id is kept",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def finished(self, state: CampaignState) -> bool:
         budget = self.config.budget
@@ -196,6 +226,7 @@ class Campaign:
                 self.config.seed * 100_003 + number,
                 settings.type_temperature,
                 settings.elements,
+                wyckoff=settings.wyckoff,
                 num_gpus=self.config.ray.generator_gpus,
             )
             structures = [Structure.from_dict(s) for s in generated]

@@ -32,13 +32,20 @@ class UndefinedQuantity(ValueError):
 
 @dataclass(frozen=True)
 class Quantity:
-    """A named quantity with its unit and how to obtain it."""
+    """A named quantity with its unit, a short ``label`` for table headers (default: the name
+    in words), and how to obtain it."""
 
     name: str
     unit: str
     source: Source
     from_result: Callable[[OracleResult, ReferenceHull | None], float | None] | None = None
     from_structure: Callable[[Structure], float] | None = None
+    label: str = ""
+
+    @property
+    def header(self) -> str:
+        """The label, else the name's last part in words (``mod:band_gap`` → ``band gap``)."""
+        return self.label or self.name.rpartition(":")[2].replace("_", " ")
 
 
 def e_above_hull(result: OracleResult, hull: ReferenceHull | None) -> float | None:
@@ -68,14 +75,24 @@ QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
         Quantity(
-            "magnetic_density", "µB/Å³", "oracle", from_result=lambda r, _: r.magnetic_density
+            "magnetic_density",
+            "µB/Å³",
+            "oracle",
+            from_result=lambda r, _: r.magnetic_density,
+            label="mag. density",
         ),
-        Quantity("total_magnetization", "µB", "oracle", from_result=absolute_magnetization),
         Quantity(
-            "energy_per_atom", "eV/atom", "oracle", from_result=lambda r, _: r.energy_per_atom
+            "total_magnetization", "µB", "oracle", from_result=absolute_magnetization, label="|M|"
         ),
-        Quantity("e_above_hull", "eV/atom", "oracle", from_result=e_above_hull),
-        Quantity("hhi_production", "HHI (0–10,000)", "function", from_structure=hhi),
+        Quantity(
+            "energy_per_atom",
+            "eV/atom",
+            "oracle",
+            from_result=lambda r, _: r.energy_per_atom,
+            label="energy",
+        ),
+        Quantity("e_above_hull", "eV/atom", "oracle", from_result=e_above_hull, label="E_hull"),
+        Quantity("hhi_production", "HHI (0–10,000)", "function", from_structure=hhi, label="HHI"),
         Quantity("density", "g/cm³", "function", from_structure=lambda s: float(s.density)),
     )
 }

@@ -4,8 +4,10 @@ Layout of the campaign directory::
 
     config.yaml            the configuration the campaign started with
     state.json             the next round to run and the MLflow run (atomic rewrite)
+    .writer.lock           the lock of the process that runs the campaign (agent.writer_lock)
     results.jsonl          one line per oracle evaluation (its novelty after relaxation
                            included), written and fsync'ed as it returns
+    results.duplicates.jsonl  later records of an id already recorded, set aside on resume
     rounds/0003/picks.json the candidates chosen for oracle evaluation in round 3 (atomic)
     rounds/0003/summary.json, front.csv, labels.csv (E_hull as it was then), pareto.png,
                            picks/*.cif
@@ -27,7 +29,13 @@ from typing import Any
 import yaml
 from pymatgen.core import Structure
 
-from agent.journal import append_record, read_journal
+from agent.journal import (
+    append_record,
+    first_of_each,
+    read_journal,
+    repair_journal,
+    set_aside_duplicates,
+)
 from agent.yaml_config import ConfigError
 from generator.data.atomic import atomic_path
 from generator.data.errors import DataError
@@ -143,17 +151,33 @@ class CampaignStore:
         write_text_atomic(self.state_path, json.dumps(asdict(state), indent=2))
 
     def evaluations(self) -> list[Evaluation]:
-        """Every recorded oracle evaluation, in the order they returned.
+        """Every recorded oracle evaluation, in the order they returned; of an id recorded more
+        than once (two writers before stores were locked), the first (see
+        :meth:`duplicate_ids`).
 
         Raises:
             DataError: a line other than the last is not a complete evaluation record (only a
-                last line cut short by a killed driver is expected, and dropped).
+                last line cut short by a killed driver is expected, and skipped).
         """
+        return [evaluation_from_record(self.results_path, *item) for item in self._records()[0]]
+
+    def duplicate_ids(self) -> list[str]:
+        """Ids of the later records of an id already in ``results.jsonl``, in file order."""
+        return [str(record.get("id")) for _, record in self._records()[1]]
+
+    def _records(self) -> tuple[list, list]:
         try:
-            records = list(read_journal(self.results_path))
+            return first_of_each(read_journal(self.results_path))
         except ValueError as exc:  # a complete line that is not JSON, named by read_journal
             raise DataError(f"{exc}; only an incomplete last line is tolerated") from exc
-        return [evaluation_from_record(self.results_path, *item) for item in records]
+
+    def repair(self) -> tuple[int | None, list[str]]:
+        """Make ``results.jsonl`` whole again, as its writer: cut off an incomplete last line (a
+        killed driver's) and set later duplicates of an id aside in
+        ``results.duplicates.jsonl``. Returns the cut line's number (None if none) and the
+        duplicates' ids."""
+        cut = repair_journal(self.results_path)
+        return cut, set_aside_duplicates(self.results_path)
 
     def results_journal(self):
         """The results journal, open for appending (see :meth:`record`)."""

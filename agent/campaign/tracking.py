@@ -18,6 +18,7 @@ already has them at that step, so no round is logged twice; artifacts are rewrit
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import urllib.request
@@ -100,8 +101,12 @@ class CampaignTracker:
     def __init__(self, config: CampaignConfig, store: CampaignStore) -> None:
         self.config = config
         self.store = store
-        self.uri = campaign_tracking_uri(config)
         self.failing = False
+
+    @functools.cached_property
+    def uri(self) -> str:
+        """The tracking URI, resolved when first logged to (a local store is created then)."""
+        return campaign_tracking_uri(self.config)
 
     def log_rounds(self, state: CampaignState) -> None:
         """Log every completed round not yet in MLflow, recording each in ``state`` as it is

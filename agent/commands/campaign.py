@@ -15,6 +15,12 @@ from agent.campaign.config import CampaignConfig, load_campaign_config
 from agent.commands.arguments import positive_int
 
 QUICKSTART = "quickstart.yaml"
+NOVELTY_SHOWN = {"formula_without_structure": "formula known"}
+"""Novelty values as the front table shows them (80 columns)."""
+NOVELTY_LEGEND = (
+    "novelty after relaxation: novel; known (matches an MP-20 structure); repeat (of an "
+    "earlier result); formula known (the formula of an MP-20 entry without positions here)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -150,17 +156,20 @@ def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> N
         collapse_padding=True,
     )
     for column in shown:
-        unit = quantity(column).unit if column in quantities else ""
-        label = column.replace("_", " ")
-        rich_table.add_column(f"{label}\n[{unit}]" if unit else label, justify="right")
+        if column in quantities:
+            unit = quantity(column).unit.removeprefix("HHI ").strip("()")
+            rich_table.add_column(f"{quantity(column).header}\n{unit}", justify="right")
+        else:
+            rich_table.add_column(column, overflow="fold")
     for _, row in front.iterrows():
         rich_table.add_row(
             *(
-                f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]).replace("_", " ")
+                f"{row[c]:.4g}" if isinstance(row[c], float) else NOVELTY_SHOWN.get(row[c], row[c])
                 for c in shown
             )
         )
     console.print(rich_table)
+    console.print(NOVELTY_LEGEND, highlight=False, soft_wrap=True)
     novel_front = front_table(novel_rows(table), config.objectives)
     known = front[~front["novel"].astype(bool)]
     console.print(

@@ -32,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = commands.add_parser(
         "check",
         help="validate a configuration file",
-        description="Read and validate a YAML configuration; print what it defines, or each "
-        "bad field (exit code 2).",
+        description="List every import the configuration would perform (plug-in oracles and "
+        "calculators, 'package.module:function' quantities) before anything is imported, then "
+        "read and validate it; print what it defines, or each bad field (exit code 2).",
     )
     check.add_argument("config", type=Path, help="YAML file")
     check.add_argument("--kind", choices=KINDS, default="campaign", help="what the file configures")
@@ -53,9 +54,48 @@ def run_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def config_imports(raw: object) -> list[tuple[str, str]]:
+    """``(key path, what is imported)`` for every ``package.module:attribute`` value of the
+    config ``raw`` (as read from YAML) and every oracle named by a plug-in entry point, found
+    without importing anything."""
+    from oracles.imports import import_specs
+    from oracles.registry import ENTRY_POINT_GROUP, registered_oracles
+
+    imports = list(import_specs(raw))
+    oracle = raw.get("oracle") if isinstance(raw, dict) else None
+    name = oracle.get("name") if isinstance(oracle, dict) else None
+    plugins = registered_oracles()
+    if isinstance(name, str) and name in plugins:
+        imports.append(("oracle.name", f"{plugins[name]} (entry point {ENTRY_POINT_GROUP})"))
+    return imports
+
+
 def run_check(args: argparse.Namespace) -> int:
+    import yaml
+
     from agent.yaml_config import load_yaml_config
 
+    console = Console()
+    try:
+        raw = yaml.safe_load(args.config.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None  # the validation below names the problem
+    imports = config_imports(raw)
+    if imports:
+        console.print(
+            f"{args.config} imports and runs this code (a config is code: run only configs you "
+            "trust):",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for where, target in imports:
+            console.print(f"  {where}: {target}", highlight=False, soft_wrap=True)
+    else:
+        console.print(
+            f"{args.config} imports no code beyond matterloop's own",
+            highlight=False,
+            soft_wrap=True,
+        )
     if args.kind == "campaign":
         from agent.campaign.config import load_campaign_config
 
@@ -76,5 +116,5 @@ def run_check(args: argparse.Namespace) -> int:
 
         config = load_config(args.config)
         summary = f"surrogate {config.name!r}: targets {', '.join(config.data.targets)}"
-    Console().print(f"{args.config}: valid {summary}", highlight=False, soft_wrap=True)
+    console.print(f"{args.config}: valid {summary}", highlight=False, soft_wrap=True)
     return 0

@@ -18,11 +18,19 @@ from typing import IO, Any
 
 from pydantic import RootModel, ValidationError
 from pymatgen.core import Structure
+from rich import box
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.journal import append_record, read_journal
+from agent.journal import (
+    append_record,
+    first_of_each,
+    read_journal,
+    repair_journal,
+    set_aside_duplicates,
+)
+from agent.writer_lock import exclusive_writer
 from agent.yaml_config import ConfigError, format_validation_error, load_yaml_config
 from generator.data import DataError
 from generator.data.dataset import read_records
@@ -116,18 +124,24 @@ def read_structures(paths: Sequence[Path], console: Console) -> dict[str, Struct
 def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleResult]:
     """Results already in ``path`` by structure id (empty if there is no such file).
 
-    A last line cut short by an interrupted write is removed from the file (with a warning), so
-    that its structure is evaluated again. Results of another oracle are an error.
+    A last line cut short by an interrupted write is skipped (its structure is evaluated again;
+    the writer cuts it off, see :func:`repair_results`). Of an id recorded more than once, the
+    first result is kept and the later ones are reported (count and ids) on ``console``.
+    Results of another oracle are an error.
     """
-
-    def warn(number: int) -> None:
-        console.print(
-            f"[yellow]warning:[/] {path}:{number}: incomplete last line removed", highlight=False
-        )
-
     results: dict[str, OracleResult] = {}
     try:
-        for number, record in read_journal(path, warn):
+        kept, duplicates = first_of_each(read_journal(path))
+        if duplicates:
+            ids = sorted({str(record.get("id")) for _, record in duplicates})
+            console.print(
+                f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
+                f"recorded ignored ({', '.join(ids[:5])}{', …' if len(ids) > 5 else ''}); the "
+                "first of each id is kept",
+                highlight=False,
+                soft_wrap=True,
+            )
+        for number, record in kept:
             try:
                 identifier = str(record["id"])
                 result = OracleResult.from_dict(record["result"])
@@ -146,6 +160,24 @@ def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleR
     except ValueError as exc:
         raise OracleInputError(f"{exc}; not an oracle results file") from exc
     return results
+
+
+def repair_results(path: Path, console: Console) -> None:
+    """As the writer of the results file ``path``: cut off an incomplete last line and set
+    later duplicates of an id aside (:mod:`agent.journal`), saying what changed."""
+    cut = repair_journal(path)
+    if cut is not None:
+        console.print(
+            f"[yellow]warning:[/] {path}:{cut}: incomplete last line removed", highlight=False
+        )
+    duplicates = set_aside_duplicates(path)
+    if duplicates:
+        console.print(
+            f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
+            f"recorded set aside in {path.stem}.duplicates{path.suffix}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def append_result(handle: IO[str], identifier: str, result: OracleResult) -> None:
@@ -208,20 +240,21 @@ def run_oracle(args: argparse.Namespace) -> int:
     console = Console()
     oracle = load_oracle(args.oracle, args.settings)
     structures = read_structures(args.structures, console)
-    results = read_results(args.out, oracle.name, console)
-    pending = [(i, s) for i, s in structures.items() if i not in results]
-    if len(pending) < len(structures):
-        console.print(
-            f"{len(structures) - len(pending)} of {len(structures)} structures already in "
-            f"{args.out}; skipped"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with args.out.open("a", encoding="utf-8") as handle:
-            for identifier, structure in track(pending, description=oracle.name):
-                (result,) = oracle.evaluate([structure])
-                append_result(handle, identifier, result)
-                results[identifier] = result
+        with exclusive_writer(args.out):
+            repair_results(args.out, console)
+            results = read_results(args.out, oracle.name, console)
+            pending = [(i, s) for i, s in structures.items() if i not in results]
+            if len(pending) < len(structures):
+                console.print(
+                    f"{len(structures) - len(pending)} of {len(structures)} structures already "
+                    f"in {args.out}; skipped"
+                )
+            with args.out.open("a", encoding="utf-8") as handle:
+                for identifier, structure in track(pending, description=oracle.name):
+                    (result,) = oracle.evaluate([structure])
+                    append_result(handle, identifier, result)
+                    results[identifier] = result
     finally:
         close_oracle(oracle)
     ours = {identifier: results[identifier] for identifier in structures}
@@ -231,13 +264,21 @@ def run_oracle(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    table = Table(title="oracles")
-    for column in ("name", "kind", "target", "description"):
-        table.add_column(column)
+    table = Table(title="oracles", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("name", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("class", overflow="fold", ratio=1)
+    table.add_column("description", ratio=1)
     for name, cls in BUILTIN_ORACLES.items():
-        summary = (cls.__doc__ or "").strip().splitlines()[0]
-        table.add_row(name, "built-in", f"{cls.__module__}:{cls.__qualname__}", summary)
+        summary = " ".join((cls.__doc__ or "").split()).split(". ")[0].rstrip(".")
+        table.add_row(name, "built-in", f"{cls.__module__}:\n{cls.__qualname__}", summary)
     for name, target in sorted(registered_oracles().items()):
-        table.add_row(name, f"entry point ({ENTRY_POINT_GROUP})", target, "")
-    Console().print(table)
+        table.add_row(name, "plug-in", target.replace(":", ":\n"), "")
+    console = Console()
+    console.print(table)
+    console.print(
+        f"plug-ins: entry points of group {ENTRY_POINT_GROUP!r}, or a class named in a config",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0

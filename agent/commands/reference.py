@@ -29,7 +29,9 @@ from agent.commands.oracle import (
     load_oracle,
     outcome_line,
     read_results,
+    repair_results,
 )
+from agent.writer_lock import exclusive_writer
 from agent.yaml_config import load_yaml_config
 from generator.data.paths import SPLITS
 from oracles import OracleResult, OracleSpec, ReferenceHull
@@ -183,12 +185,14 @@ def run_build(args: argparse.Namespace) -> int:
     for reference in references.values():
         jobs[f"{reference.material_id}:relaxed"] = (reference.structure, specs["relaxed"])
     out = results_path(args.out)
-    results = read_results(out, oracle.name, console)
-    label_pending(jobs, results, out, args, console)
-    ours = {key: results[key] for key in jobs if key in results}
-    hull = ReferenceHull.from_results(ours.values())
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    hull.save(args.out)
+    with exclusive_writer(out):
+        repair_results(out, console)
+        results = read_results(out, oracle.name, console)
+        label_pending(jobs, results, out, args, console)
+        ours = {key: results[key] for key in jobs if key in results}
+        hull = ReferenceHull.from_results(ours.values())
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        hull.save(args.out)
     console.print(
         f"{outcome_line(ours)}; {len(jobs) - len(ours)} not labeled. Hull of "
         f"{len(hull.energies)} composition(s), {len(hull.elements)} element(s), written to "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
+from generator.symmetry.arrangements import ArrangementTable
 from generator.training.checkpoint import CheckpointError
 
 BASE_MODEL = Path(__file__).with_name("mp20_base.pt")
+ARRANGEMENTS = Path(__file__).with_name("mp20_arrangements.json.gz")
 
 
 def default_checkpoint() -> Path:
@@ -17,3 +20,10 @@ def default_checkpoint() -> Path:
             "pass --checkpoint or train one with `matterloop generator train`"
         )
     return BASE_MODEL
+
+
+@cache
+def default_arrangements() -> ArrangementTable:
+    """The Wyckoff arrangements of the MP-20 train and val crystals (see
+    :mod:`generator.symmetry.arrangements`), what symmetric sampling draws from."""
+    return ArrangementTable.load(ARRANGEMENTS)

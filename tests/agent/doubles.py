@@ -159,3 +159,8 @@ class FaultyLennardJones(LennardJones):
         super().calculate(atoms, properties, system_changes)
         if self.action == "nan":
             self.results["energy"] = float("nan")
+
+
+def volume_per_atom(structure) -> float:
+    """Å³ per atom: a user's quantity (``tests.agent.doubles:volume_per_atom`` in a config)."""
+    return structure.volume / len(structure)

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from agent.campaign.store import CampaignStore
 from agent.cli import main
+from agent.writer_lock import holder_of
 from generator.conditioning import AdaptedGenerator
 from generator.evaluation import Novelty
 from surrogates.surrogate import Surrogate
@@ -27,7 +28,7 @@ def picks_of(store: CampaignStore) -> list[str]:
     return [p.id for number in range(len(store.summaries())) for p in store.picks(number)]
 
 
-def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
+def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
     directory = tmp_path / "campaign"
     config = campaign_config(
         directory,
@@ -104,11 +105,19 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys):
     adapters = {a.path for a in client.list_artifacts(run.info.run_id, "round_0001")}
     assert "round_0001/adapter_model" in adapters
 
+    monkeypatch.setenv("COLUMNS", "80")  # a default terminal: whole header words, no "…"
     assert main(["status", str(directory)]) == 0
     printed = capsys.readouterr().out
-    assert "3 round(s) complete" in printed and "novel HV" in printed
+    assert "3 round(s) complete" in printed and "…" not in printed
+    header = next(line for line in printed.splitlines() if "method" in line).split()
+    assert header[:8] == ["round", "method", "gen", "kept", "eval", "fail", "hits", "known"]
+    assert header[-3:] == ["HV", "front", "s"] and "novel" in printed
     assert main(["pareto", str(directory), "--out", str(tmp_path / "front.png")]) == 0
-    assert "novel after relaxation:" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "novel after relaxation:" in printed and "…" not in printed
+    table = printed.split("novelty after relaxation:")[0]
+    assert all(len(line) <= 80 for line in table.splitlines())
+    assert all(word in table for word in ("mag. density", "µB/Å³", "HHI", "E_hull", "novelty"))
     assert (tmp_path / "front.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -154,6 +163,17 @@ def test_resume_after_sigkill_repeats_and_loses_nothing(tmp_path):
     driver = run_driver(config_path, tmp_path / "first.log")
     try:
         deadline = time.monotonic() + 600
+        # A second run of the campaign while the first holds it stops at once, naming it.
+        lock = directory / ".writer.lock"
+        while holder_of(lock).get("pid") != driver.pid:
+            assert driver.poll() is None, (tmp_path / "first.log").read_text()
+            assert time.monotonic() < deadline, "the first run never took the campaign's lock"
+            time.sleep(0.2)
+        second = run_driver(config_path, tmp_path / "second-writer.log")
+        assert second.wait(timeout=300) == 2
+        refusal = (tmp_path / "second-writer.log").read_text()
+        assert f"is being written by PID {driver.pid} on" in refusal
+        assert driver.poll() is None
         # Kill the driver in the middle of round 1: after its first result is on disk.
         while not (results.exists() and len(results.read_text().splitlines()) >= 3):
             assert driver.poll() is None, (tmp_path / "first.log").read_text()
@@ -185,7 +205,7 @@ def test_resume_after_sigkill_repeats_and_loses_nothing(tmp_path):
 
 
 @pytest.mark.usefixtures("installed_plugin")
-def test_campaign_with_a_plugin_oracle(tmp_path):
+def test_campaign_with_a_plugin_oracle(tmp_path, capsys):
     directory = tmp_path / "campaign"
     config = campaign_config(
         directory,
@@ -200,3 +220,20 @@ def test_campaign_with_a_plugin_oracle(tmp_path):
     assert {e.result.provenance.oracle for e in evaluations} == {"example-emt"}
     for evaluation in evaluations:  # EMT covers a few metals only; the rest fail cleanly
         assert evaluation.result.ok or evaluation.result.failure.kind.value == "unsupported_element"
+
+    # Two writers before stores were locked: every result recorded twice, the round unfinished.
+    # The campaign resumes, keeps the first result of each id and finishes its budget.
+    results = directory / "results.jsonl"
+    lines = results.read_text().splitlines()
+    results.write_text("\n".join(lines + lines) + "\n")
+    state = json.loads((directory / "state.json").read_text())
+    (directory / "state.json").write_text(json.dumps({**state, "next_round": 0}))
+    capsys.readouterr()
+    assert main(["run", str(tmp_path / "c.yaml"), "--rounds", "2"]) == 0
+    assert f"{len(lines)} later result(s) of ids already recorded" in capsys.readouterr().out
+    store = CampaignStore(directory)
+    ids = [e.id for e in store.evaluations()]
+    assert len(ids) == len(set(ids)) and sorted(ids) == sorted(picks_of(store))
+    assert [json.loads(line)["id"] for line in results.read_text().splitlines()] == ids
+    assert len((directory / "results.duplicates.jsonl").read_text().splitlines()) == len(lines)
+    assert [s["round"] for s in store.summaries()] == [0, 1]

@@ -4,6 +4,9 @@ structure still gets exactly one result."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import ray
 from pymatgen.core import Lattice, Structure
@@ -14,7 +17,7 @@ from agent.campaign.distributed import connect, evaluate_on_ray
 from agent.campaign.store import CampaignStore
 from agent.cli import main
 from oracles.registry import OracleSpec
-from tests.agent.conftest import campaign_config, write_config
+from tests.agent.conftest import REPO, campaign_config, free_port, write_config
 
 
 @pytest.fixture
@@ -62,3 +65,19 @@ def test_removing_a_node_mid_evaluation_loses_nothing(cluster):
             cluster.remove_node(worker_node, allow_graceful=False)
     assert sorted(results) == sorted(element for element, _ in metals)
     assert all(r.ok for r in results.values()), {k: r.failure for k, r in results.items()}
+
+
+def test_an_address_where_no_cluster_answers_fails_fast_with_one_line(tmp_path):
+    config = write_config(tmp_path / "c.yaml", campaign_config(tmp_path / "campaign"))
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "agent.cli", "run", str(config), "--ray-address", address],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: no Ray cluster answers at {address}")
+    assert "ray start --head" in line

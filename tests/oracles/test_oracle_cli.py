@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from agent.cli import main
+from agent.writer_lock import exclusive_writer
 
 CHGNET = {"threads": 1, "relax": {"max_steps": 200}, "robustness": {"isolation": "inline"}}
 EMT = {"calculator": "ase.calculators.emt:EMT", "robustness": {"isolation": "inline"}}
@@ -160,3 +162,43 @@ def test_help_and_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["oracle", "list"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in ("chgnet", "sevennet", "gpaw", "ase", "built-in"))
+
+
+def test_list_reads_at_80_columns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["oracle", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert all(len(line) <= 80 for line in listing.splitlines()[:-1])  # the legend may wrap
+    assert "…" not in listing
+    assert all(name in listing for name in ("CHGNetOracle", "SevenNetOracle", "GPAWOracle"))
+
+
+def test_duplicated_ids_keep_the_first_result_and_are_set_aside(
+    tmp_path: Path, fcc_cu: Structure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    run = ["oracle", "run", "--oracle", "ase", "--settings", settings_file(tmp_path, EMT)]
+    run += ["--out", str(out), cif(tmp_path, "cu", fcc_cu)]
+    assert main(run) == 0
+    (line,) = out.read_text().splitlines()
+    out.write_text(f"{line}\n{line}\n")
+
+    assert main(run) == 0
+    assert out.read_text() == f"{line}\n"
+    assert (tmp_path / "results.duplicates.jsonl").read_text() == f"{line}\n"
+    printed = capsys.readouterr().out
+    assert "1 later result(s) of ids already recorded set aside" in printed
+    assert "1 of 1 structures already in" in printed
+
+
+def test_a_second_writer_of_a_results_file_stops(
+    tmp_path: Path, fcc_cu: Structure, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "results.jsonl"
+    run = ["oracle", "run", "--oracle", "ase", "--settings", settings_file(tmp_path, EMT)]
+    with exclusive_writer(out):
+        assert main([*run, "--out", str(out), cif(tmp_path, "cu", fcc_cu)]) == 2
+    assert f"is being written by PID {os.getpid()} on" in capsys.readouterr().err
+    assert not out.exists()
