@@ -10,6 +10,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+from agent.cli import main
 from generator.data.tensors import structure_to_tensors
 from generator.guided import generate_batches
 from generator.pretrained import default_arrangements
@@ -88,3 +89,16 @@ def test_sampling_in_an_arrangement_stays_in_its_group(tiny_generator, key, grou
         assert len(structure) == arrangement(key).num_atoms
         assert len(structure.composition.elements) == arrangement(key).num_elements
         assert SpacegroupAnalyzer(structure, symprec=1e-3).get_space_group_number() in groups
+
+
+def test_the_shipped_table_is_rebuilt_by_the_cli(data_dir, session_cache, monkeypatch, tmp_path):
+    monkeypatch.setenv("MATTERLOOP_CACHE_DIR", str(session_cache))
+    out = tmp_path / "train.json.gz"
+    argv = ["data", "arrangements", "mp_20", "--split", "train", "--data-dir", str(data_dir)]
+    assert main([*argv, "--out", str(out)]) == 0
+    train = ArrangementTable.load(out)
+    assert int(train.counts.sum()) == 2573  # every train crystal with positions
+    table = default_arrangements()
+    shipped = dict(zip(table.arrangements, table.counts, strict=True))
+    for found, count in zip(train.arrangements, train.counts, strict=True):
+        assert shipped[found] >= count  # the shipped table counts train + val
