@@ -221,3 +221,31 @@ def faults_config(directory: Path, fault_dir: Path, plan: list[str], **sections)
         **sections,
     }
     return campaign_config(directory, oracle=oracle, **sections)
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from agent.writer_lock import exclusive_writer
+with exclusive_writer(Path(sys.argv[1]), directory=sys.argv[2] == "directory"):
+    print("locked", flush=True)
+    time.sleep(600)
+"""
+
+
+def holder(store: Path, kind: str) -> subprocess.Popen:
+    """A process that holds the lock of ``store`` until killed (started once it holds it)."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(store), kind],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout.readline().strip() == "locked"
+    return process
+
+
+def kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()

@@ -19,7 +19,7 @@ from agent.writer_lock import holder_of
 from generator.conditioning import AdaptedGenerator
 from generator.evaluation import Novelty
 from surrogates.surrogate import Surrogate
-from tests.agent.conftest import REPO, campaign_config, write_config
+from tests.agent.conftest import REPO, campaign_config, holder, kill, write_config
 
 NOVELTIES = {novelty.value for novelty in Novelty}
 
@@ -229,6 +229,12 @@ def test_campaign_with_a_plugin_oracle(tmp_path, capsys):
     state = json.loads((directory / "state.json").read_text())
     (directory / "state.json").write_text(json.dumps({**state, "next_round": 0}))
     capsys.readouterr()
+    reader_while_written = holder(directory, "directory")  # readers take no lock
+    try:
+        assert main(["status", str(directory)]) == 0
+        assert main(["pareto", str(directory), "--out", str(tmp_path / "front.png")]) == 0
+    finally:
+        kill(reader_while_written)
     assert main(["run", str(tmp_path / "c.yaml"), "--rounds", "2"]) == 0
     assert f"{len(lines)} later result(s) of ids already recorded" in capsys.readouterr().out
     store = CampaignStore(directory)

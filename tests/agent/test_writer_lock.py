@@ -3,10 +3,6 @@ the holder and writing nothing, and the lock of a killed holder is taken over.""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,34 +10,7 @@ import pytest
 from agent.cli import main
 from agent.journal import first_of_each, read_journal, repair_journal, set_aside_duplicates
 from agent.writer_lock import StoreLockedError, exclusive_writer, lock_path
-from tests.agent.conftest import REPO, campaign_config, write_config
-
-HOLD = """
-import sys, time
-from pathlib import Path
-from agent.writer_lock import exclusive_writer
-with exclusive_writer(Path(sys.argv[1]), directory=sys.argv[2] == "directory"):
-    print("locked", flush=True)
-    time.sleep(600)
-"""
-
-
-def holder(store: Path, kind: str) -> subprocess.Popen:
-    """A process that holds the lock of ``store`` until killed (started once it holds it)."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(store), kind],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout.readline().strip() == "locked"
-    return process
-
-
-def kill(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+from tests.agent.conftest import campaign_config, holder, kill, write_config
 
 
 def listing(directory: Path) -> dict[str, tuple[int, int]]:
