@@ -7,13 +7,14 @@ file from labeled structures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
+from generator.compositions import CompositionProposals, known_formulas, propose_compositions
 from generator.conditioning import (
     AdaptedGenerator,
     FinetuneConfig,
@@ -24,6 +25,12 @@ from generator.conditioning import (
 )
 from generator.conditioning.errors import ConditionError
 from generator.conditioning.properties import element_numbers
+from generator.csp import (
+    CompositionProjection,
+    cell_atomic_numbers,
+    draw_cell_sizes,
+    parse_composition,
+)
 from generator.pretrained import default_arrangements, default_checkpoint
 from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
 from generator.symmetry import ArrangementError, ArrangementTable, SymmetryProjection
@@ -68,6 +75,7 @@ def generate_batches(
     num_atoms: int | None = None,
     symmetric: bool = True,
     arrangements: ArrangementTable | None = None,
+    composition: Composition | CompositionProposals | None = None,
 ) -> Iterator[tuple[GenerationResult, list[dict[str, object]]]]:
     """Batches of finished structures until ``total`` exist (``done`` of them already), with the
     targets each structure was drawn for; diverged crystals are replaced by later batches.
@@ -83,8 +91,23 @@ def generate_batches(
     the adapter's guidance alone steers it. Otherwise, with ``arrangements``, each crystal
     follows a Wyckoff arrangement drawn from that table (of ``num_atoms`` atoms if given; see
     :mod:`generator.symmetry.arrangements`); without, it is sampled free of constraints.
+
+    With ``composition`` (crystal-structure prediction, :mod:`generator.csp`) every crystal has
+    exactly that composition: whole formula units, ``num_atoms`` atoms if given, else a cell
+    size drawn from the training distribution among those that hold whole formula units. With
+    :class:`~generator.compositions.CompositionProposals` each crystal's composition is drawn
+    from them first.
+
+    Raises:
+        ConditionError (a ValueError): a composition together with a space-group target or
+            arrangements; a composition no cell of the model can hold.
     """
     targets = targets or {}
+    if composition is not None and (arrangements is not None or "space_group" in targets):
+        raise ConditionError(
+            "a fixed composition (CSP) cannot be combined with a space-group target or Wyckoff "
+            "arrangements yet"
+        )
     retry = 0  # batches in a row in which every crystal diverged
     lost = 0  # crystals of those batches
     while done < total:
@@ -98,6 +121,9 @@ def generate_batches(
             projection = space_group_projection(
                 generator, drawn["space_group"], rng, num_atoms, config.elements
             )
+            counts = projection.num_atoms
+        elif composition is not None:
+            projection = composition_projection(generator, composition, size, rng, num_atoms)
             counts = projection.num_atoms
         elif arrangements is not None:
             projection = arrangement_projection(
@@ -164,6 +190,31 @@ def space_group_projection(
     return SymmetryProjection(chosen, parameter.dtype, parameter.device, elements)
 
 
+def composition_projection(
+    generator: Generator,
+    composition: Composition | CompositionProposals,
+    size: int,
+    rng: np.random.Generator,
+    num_atoms: int | None = None,
+) -> CompositionProjection:
+    """The projection that gives each of ``size`` crystals ``composition`` (or one drawn from
+    the proposals), in a cell size drawn from the training distribution among those holding
+    whole formula units (``num_atoms`` if given)."""
+    if isinstance(composition, CompositionProposals):
+        chosen = composition.draw(size, rng)
+    else:
+        chosen = [composition] * size
+    probabilities = generator.num_atoms_probabilities
+    seed = int(rng.integers(2**31))
+    cells = []
+    for index, each in enumerate(chosen):
+        (atoms,) = draw_cell_sizes(
+            each, 1, probabilities, torch.Generator().manual_seed(seed + index), num_atoms
+        )
+        cells.append(cell_atomic_numbers(each, atoms))
+    return CompositionProjection(cells, next(generator.model.parameters()).device)
+
+
 def arrangement_projection(
     generator: Generator,
     arrangements: ArrangementTable,
@@ -202,6 +253,10 @@ def generate(
     elements: str | Sequence[str] | None = None,
     symmetric: bool = True,
     wyckoff: bool = False,
+    composition: str | None = None,
+    num_atoms: int | None = None,
+    compositions_first: bool = False,
+    known_dataset: str | None = None,
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -219,6 +274,14 @@ def generate(
             Wyckoff arrangement drawn from the MP-20 training crystals
             (:mod:`generator.symmetry.arrangements`). Off by default: on the shipped model it
             cut the P1 share from 68% to 13% but S.U.N. from 43% to 23% (``bench/sun.py``).
+        composition: a formula (``"LiFePO4"``): crystal-structure prediction, every structure
+            has exactly this composition (:mod:`generator.csp`).
+        num_atoms: atoms per cell (default: drawn from the training distribution).
+        compositions_first: with ``elements``, draw each structure's composition from the
+            charge-balanced compositions of that system and its subsystems
+            (:mod:`generator.compositions`), away from those of ``known_dataset`` (e.g.
+            ``"mp_20"``, read under the data dir), then sample its structure by CSP; without,
+            the elements only restrict the atom types.
 
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
@@ -243,10 +306,35 @@ def generate(
         seed=seed,
         symmetric=symmetric,
         arrangements=default_arrangements() if wyckoff else None,
+        composition=composition_request(
+            generator,
+            composition,
+            elements,
+            compositions_first,
+            lambda: known_formulas(known_dataset) if known_dataset else set(),
+        ),
+        num_atoms=num_atoms,
     ):
         structures += result.structures
         dropped += result.num_dropped
     return GenerationResult(structures, dropped)
+
+
+def composition_request(
+    generator: Generator,
+    composition: str | None,
+    elements: str | Sequence[str] | None,
+    compositions_first: bool,
+    known: Callable[[], Collection[str]] = set,
+) -> Composition | CompositionProposals | None:
+    """What sampling fixes the compositions to: the formula ``composition``, the proposals of
+    the chemical system ``elements`` if ``compositions_first`` (away from the reduced formulas
+    that ``known()`` returns, called only then), or nothing."""
+    if composition is not None:
+        return parse_composition(composition)
+    if elements is None or not compositions_first:
+        return None
+    return propose_compositions(elements, generator.num_atoms_probabilities, known())
 
 
 def load_start(base_path: str | Path | None, init_from: str | Path | None) -> Generator:

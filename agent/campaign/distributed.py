@@ -93,9 +93,12 @@ def generate_structures(
     type_temperature: float,
     elements: str | None,
     wyckoff: bool = False,
+    compositions_first: bool = False,
+    known_dataset: str | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped;
-    ``wyckoff``: see :func:`generator.guided.generate`."""
+    ``wyckoff``, ``compositions_first``, ``known_dataset``: see
+    :func:`generator.guided.generate`."""
     from generator.guided import generate
 
     result = generate(
@@ -109,6 +112,8 @@ def generate_structures(
         type_temperature=type_temperature,
         elements=elements,
         wyckoff=wyckoff,
+        compositions_first=compositions_first,
+        known_dataset=known_dataset,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 

@@ -227,6 +227,8 @@ class Campaign:
                 settings.type_temperature,
                 settings.elements,
                 wyckoff=settings.wyckoff,
+                compositions_first=settings.compositions_first,
+                known_dataset=self.config.known_structures,
                 num_gpus=self.config.ray.generator_gpus,
             )
             structures = [Structure.from_dict(s) for s in generated]

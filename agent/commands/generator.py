@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pymatgen.core import Composition
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
@@ -18,11 +19,13 @@ from agent.commands.arguments import (
 )
 from agent.writer_lock import exclusive_writer
 from agent.yaml_config import load_yaml_config
+from generator.compositions import CompositionProposals, known_formulas
 from generator.conditioning import FinetuneConfig, finetune, load_generator, split_condition
 from generator.conditioning.errors import ConditionError
 from generator.conditioning.labels import read_labeled_structures
 from generator.conditioning.properties import element_numbers
-from generator.guided import generate_batches, load_start, resolve_targets
+from generator.data.errors import DataError
+from generator.guided import composition_request, generate_batches, load_start, resolve_targets
 from generator.pretrained import default_arrangements, default_checkpoint
 from generator.sample_writer import SampleWriter, read_samples
 from generator.sampling import SamplerConfig
@@ -70,8 +73,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--elements",
         metavar="SYSTEM",
-        help="draw atom types only from these elements, e.g. Li-Co-O (default: any)",
+        help="a chemical system, e.g. Li-Fe-P-O: each structure's composition is drawn first "
+        "from the charge-balanced compositions of the system and its subsystems (weighted to "
+        "the whole system, away from MP-20's compositions when the data dir has them), then its "
+        "structure is sampled for it",
     )
+    sample.add_argument(
+        "--free-composition",
+        action="store_true",
+        help="with --elements, only restrict the atom types to the system (no composition "
+        "proposals: the model's composition prior decides)",
+    )
+    sample.add_argument(
+        "--composition",
+        metavar="FORMULA",
+        help="crystal-structure prediction: every structure has this composition (LiFePO4; "
+        "whole formula units, --num-atoms or a cell size drawn from the data)",
+    )
+    add_data_dir_argument(sample)
     sample.add_argument("--batch-size", type=positive_int, default=64)
     sample.add_argument(
         "--num-atoms", type=positive_int, help="atoms per cell (default: drawn from data)"
@@ -224,6 +243,7 @@ def run_sample(args: argparse.Namespace) -> int:
             num_atoms=args.num_atoms,
             symmetric=not args.free_symmetry,
             arrangements=default_arrangements() if args.wyckoff else None,
+            composition=requested_composition(args, generator),
         )
         with Progress(*Progress.get_default_columns(), MofNCompleteColumn()) as bar:
             task = bar.add_task(
@@ -240,6 +260,23 @@ def run_sample(args: argparse.Namespace) -> int:
         f"{dropped} diverged crystals dropped and replaced{guided}"
     )
     return 0
+
+
+def requested_composition(
+    args: argparse.Namespace, generator
+) -> Composition | CompositionProposals | None:
+    """``--composition``, or the proposals of ``--elements`` (unless ``--free-composition``),
+    away from the known compositions of MP-20 when the data dir has them."""
+
+    def known() -> set[str]:
+        try:
+            return known_formulas("mp_20", args.data_dir)
+        except DataError:
+            return set()  # no data dir: proposals are not steered away from known ones
+
+    return composition_request(
+        generator, args.composition, args.elements, not args.free_composition, known
+    )
 
 
 def restricted_elements(system: str | None) -> tuple[int, ...] | None:

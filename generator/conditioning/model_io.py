@@ -51,6 +51,11 @@ class AdaptedGenerator:
         """Fresh (zero-initialised) adapters for ``specs`` on ``base``."""
         return cls(base, AdaptedModel(base.model, specs, config).eval())
 
+    @property
+    def num_atoms_probabilities(self):
+        """The base model's training distribution of atoms per cell (index: atom count)."""
+        return self.base.num_atoms_probabilities
+
     def draw_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``(count,)`` atom counts drawn from the base model's training distribution."""
         return self.base.draw_num_atoms(count, generator)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from ase.io import read
+from pymatgen.core import Composition
 
 from agent.cli import main
 from generator.training.config import TrainConfig
@@ -78,6 +79,24 @@ def test_sample_restricted_to_a_chemical_system(tiny_model, tmp_path):
     frames = read(out / "samples.extxyz", index=":")
     assert len(frames) == 3
     assert set().union(*(f.get_chemical_symbols() for f in frames)) <= {"Fe", "O"}
+
+
+def test_sample_proposes_charge_balanced_compositions_of_a_system(tiny_model, tmp_path):
+    out = tmp_path / "fe-o-proposed"
+    assert main(sample_argv(tiny_model, out, "--num", "4", "--elements", "Fe-O")) == 0
+    frames = read(out / "samples.extxyz", ":")
+    formulas = {Composition(f.get_chemical_formula()).reduced_formula for f in frames}
+    assert formulas <= {"FeO", "Fe2O3", "FeO2", "FeO3"} and formulas  # Fe²⁺ … Fe⁶⁺ oxides
+
+
+def test_sample_with_a_fixed_composition(tiny_model, tmp_path, capsys):
+    out = tmp_path / "nacl"
+    assert main(sample_argv(tiny_model, out, "--num", "3", "--composition", "NaCl")) == 0
+    frames = read(out / "samples.extxyz", index=":")
+    assert [Composition(f.get_chemical_formula()).reduced_formula for f in frames] == ["NaCl"] * 3
+    argv = sample_argv(tiny_model, tmp_path / "bad", "--composition", "NaCl", "--num-atoms", "3")
+    assert main(argv) == 2
+    assert "3 atoms are not a whole number of NaCl formula units" in capsys.readouterr().err
 
 
 def test_sample_rejects_bad_arguments(tiny_model, tmp_path, capsys):
