@@ -1,13 +1,16 @@
 """Crystal-structure prediction (CSP): sampling with the atom types fixed to a composition, so that
 only the lattice and the coordinates are generated (DiffCSP's task).
 
-The joint model needs no second network for it. Its atom types follow an absorbing-state
-diffusion (:mod:`generator.diffusion.atom_types`): the reverse process decides *when* an atom
-leaves [MASK] independently of *which* element it becomes. :class:`CompositionProjection`
-keeps the reverse process's own schedule of masked atoms and gives every atom it unmasks the
-element of the target composition, so at each step the network sees partly masked types of the
+A model trained with visible types (``DiffusionModelConfig.visible_types_fraction``, e.g. the
+shipped base fine-tuned by ``configs/generator/csp.yaml``) has learned the lattice and
+coordinates given the types: every atom's type is shown from the first step. The plain joint
+model needs no second network either. Its atom types follow an absorbing-state diffusion
+(:mod:`generator.diffusion.atom_types`): the reverse process decides *when* an atom leaves
+[MASK] independently of *which* element it becomes. :class:`CompositionProjection` then keeps
+the reverse process's own schedule of masked atoms and gives every atom it unmasks the element
+of the target composition, so at each step the network sees partly masked types of the
 marginal it was trained on, revealing the composition as the noise falls (inpainting, as in
-RePaint), and the crystal ends with exactly the requested atoms.
+RePaint). Either way the crystal ends with exactly the requested atoms.
 """
 
 from __future__ import annotations
@@ -94,9 +97,18 @@ class CompositionProjection:
     """
 
     def __init__(
-        self, atomic_numbers: Sequence[Sequence[int]], device: torch.device | str = "cpu"
+        self,
+        atomic_numbers: Sequence[Sequence[int]],
+        device: torch.device | str = "cpu",
+        reveal_all: bool = False,
     ) -> None:
-        """Args: atomic_numbers: for each crystal, the atomic number of each of its atoms."""
+        """Args:
+        atomic_numbers: for each crystal, the atomic number of each of its atoms.
+        reveal_all: show every atom's type from the first step, for a model trained with
+            visible types (``DiffusionModelConfig.visible_types_fraction``); otherwise types
+            are revealed as the reverse process unmasks them.
+        """
+        self.reveal_all = reveal_all
         self.num_atoms = torch.tensor([len(z) for z in atomic_numbers], device=device)
         flat = torch.tensor([z for crystal in atomic_numbers for z in crystal], device=device)
         self.tokens = atomic_numbers_to_tokens(flat)
@@ -109,6 +121,8 @@ class CompositionProjection:
                 f"atom counts {state.num_atoms.tolist()} are not the requested "
                 f"{self.num_atoms.tolist()}"
             )
+        if self.reveal_all:
+            return replace(state, tokens=self.tokens)
         masked = state.tokens == MASK_TOKEN
         return replace(state, tokens=torch.where(masked, state.tokens, self.tokens))
 

@@ -212,7 +212,12 @@ def composition_projection(
             each, 1, probabilities, torch.Generator().manual_seed(seed + index), num_atoms
         )
         cells.append(cell_atomic_numbers(each, atoms))
-    return CompositionProjection(cells, next(generator.model.parameters()).device)
+    base = generator.model if isinstance(generator, TrainedGenerator) else generator.model.base
+    return CompositionProjection(
+        cells,
+        next(generator.model.parameters()).device,
+        reveal_all=base.config.visible_types_fraction > 0,
+    )
 
 
 def arrangement_projection(

@@ -34,6 +34,9 @@ class DiffusionModelConfig:
         coordinates, lattice, atom_types: the corruption processes.
         coordinate_weight, lattice_weight, type_weight: loss weights (MatterGen: 0.1, 1, 1).
         min_time: smallest training time; keeps the coordinate and lattice targets finite.
+        visible_types_fraction: share of training crystals whose atom types are shown clean
+            at every time, so that the network also learns the lattice and coordinates given
+            the composition (crystal-structure prediction, :mod:`generator.csp`); 0: none.
     """
 
     network: ScoreNetworkConfig = field(default_factory=ScoreNetworkConfig)
@@ -44,6 +47,7 @@ class DiffusionModelConfig:
     lattice_weight: float = 1.0
     type_weight: float = 1.0
     min_time: float = 1e-3
+    visible_types_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if self.network.density != self.lattice.density:
@@ -194,6 +198,9 @@ class DiffusionModel(nn.Module):
             symmetrize_lattice(clean.lattice), t, clean.num_atoms
         )
         step = cfg.atom_types.discrete_step(atom_time)
+        if cfg.visible_types_fraction > 0:
+            visible = torch.rand(batch.num_crystals, device=t.device) < cfg.visible_types_fraction
+            step = torch.where(visible[clean.batch], torch.zeros_like(step), step)
         noisy_tokens = cfg.atom_types.sample_marginal(clean.tokens, step)
 
         noisy = replace(clean, tokens=noisy_tokens, frac_coords=noisy_coords, lattice=noisy_lattice)

@@ -96,13 +96,14 @@ class AtomTypeDiffusion:
 
         Args:
             logits: ``(n, MAX_Z)`` predicted logits of ``x_0``; tokens: ``(n,)`` clean;
-            noisy_tokens: ``(n,)``; step: ``(n,)`` in 1..T; batch: ``(n,)``; num_atoms: ``(B,)``.
+            noisy_tokens: ``(n,)``; step: ``(n,)`` in 0..T (0: shown clean); batch: ``(n,)``;
+            num_atoms: ``(B,)``.
 
         Returns:
             ``(B,)`` loss per crystal, averaged over its atoms (nats).
         """
         nll = F.cross_entropy(logits, tokens, reduction="none")
-        weight = 1.0 / step.to(logits.dtype) + self.hybrid_lambda
+        weight = 1.0 / step.clamp_min(1).to(logits.dtype) + self.hybrid_lambda  # 0: unmasked
         per_atom = torch.where(noisy_tokens == MASK_TOKEN, weight * nll, torch.zeros_like(nll))
         return crystal_mean(per_atom, batch, num_atoms)
 

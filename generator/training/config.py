@@ -60,6 +60,11 @@ class TrainConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     output_dir: Path = Path("runs/generator")
+    init_from: Path | None = Field(
+        None,
+        description="model file whose weights a fresh run starts from (fine-tuning, e.g. the "
+        "shipped base); its network must have the settings of `model`",
+    )
     device: str = Field("auto", description="'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:1'")
     seed: int = 0
     log_every: int = Field(50, gt=0)

@@ -21,7 +21,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from agent.tracking import tracked_run
 from generator.data import CrystalDataset, collate, compute_stats, load_dataset_split
 from generator.model import DiffusionLoss, DiffusionModel
-from generator.training.checkpoint import load_checkpoint, save_checkpoint
+from generator.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from generator.training.config import DataConfig, TrainConfig
 from generator.training.model_io import TrainedGenerator, model_config_from_dict
 
@@ -194,9 +194,26 @@ class Trainer:
         self.last_validation = {p: s / len(self.data.validation) for p, s in sums.items()}
         return self.last_validation
 
+    def start_from(self, path: Path) -> None:
+        """Load the weights of the model file ``path`` into the model and its EMA.
+
+        Raises:
+            CheckpointError: its network differs from this run's.
+        """
+        start = TrainedGenerator.load(Path(path))
+        if start.model.config.network != self.model.config.network:
+            raise CheckpointError(
+                f"{path}: its network ({start.model.config.network}) is not this run's "
+                f"({self.model.config.network}); set model.network to match"
+            )
+        self.model.load_state_dict(start.model.state_dict())
+        self.ema.module.load_state_dict(start.model.state_dict())
+
     def run(self) -> TrainedGenerator:
-        """Train to ``optim.max_steps`` (resuming if a checkpoint exists); returns the EMA model."""
-        self.resume()
+        """Train to ``optim.max_steps`` (resuming if a checkpoint exists, else starting from
+        ``init_from`` if given); returns the EMA model."""
+        if not self.resume() and self.config.init_from is not None:
+            self.start_from(self.config.init_from)
         tracking = self.config.tracking
         run = (
             tracked_run(

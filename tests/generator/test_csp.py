@@ -45,6 +45,8 @@ def test_the_projection_types_unmasked_atoms_only() -> None:
         torch.tensor([0, 0, 1]),
     )
     assert projection(state).tokens.tolist() == [MASK_TOKEN, 16, 7]
+    revealing = CompositionProjection([[11, 17], [8]], reveal_all=True)  # visible-types model
+    assert revealing(state).tokens.tolist() == [10, 16, 7]
 
 
 @pytest.mark.parametrize(

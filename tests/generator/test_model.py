@@ -86,3 +86,17 @@ def test_tiny_training_run_reduces_the_loss(small_structures: list[Structure]) -
         optimizer.step()
     after = fixed_loss(model, batch)
     assert after < 0.8 * before, (before, after)
+
+
+def test_crystals_shown_with_visible_types_carry_no_type_loss(small_batch: CrystalBatch) -> None:
+    torch.manual_seed(0)
+    visible = DiffusionModel(
+        DiffusionModelConfig(network=SMALL.network, visible_types_fraction=1.0)
+    ).double()
+    t = torch.full((small_batch.num_crystals,), 0.9, dtype=torch.float64)
+    loss = visible.loss(small_batch, t=t)
+    assert loss.atom_types == 0 and torch.isfinite(loss.total) and loss.coordinates > 0
+    loss.total.backward()
+    assert all(torch.isfinite(p.grad).all() for p in visible.parameters() if p.grad is not None)
+    joint = DiffusionModel(SMALL).double()
+    assert joint.loss(small_batch, t=t).atom_types > 0  # the same times mask most types

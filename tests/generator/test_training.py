@@ -116,3 +116,28 @@ def test_unknown_model_setting_is_an_error(tiny_config):
     config = tiny_config.model_copy(update={"model": {"network": {"width": 3}}})
     with pytest.raises(ConfigError, match=r"model\.network\.width: unknown setting"):
         Trainer(config, progress=False)
+
+
+def test_a_run_can_start_from_a_model_file(tiny_config, tmp_path):
+    first = Trainer(tiny_config, progress=False)
+    first.run()
+    start = TrainedGenerator.load(first.model_path)
+    config = with_steps(tiny_config, 1, tmp_path / "finetune").model_copy(
+        update={"init_from": first.model_path}
+    )
+    tuned = Trainer(config, progress=False)
+    tuned.start_from(first.model_path)
+    for name, value in start.model.state_dict().items():
+        assert torch.equal(tuned.ema.module.state_dict()[name], value)
+    exported = tuned.run()  # one step from there, not from random weights
+    difference = max(
+        (exported.model.state_dict()[k] - v).abs().max().item()
+        for k, v in start.model.state_dict().items()
+    )
+    assert 0 < difference < 0.05
+
+    wider = tiny_config.model_copy(
+        update={"model": {"network": {"hidden_dim": 32, "num_blocks": 1, "num_frequencies": 4}}}
+    )
+    with pytest.raises(CheckpointError, match="is not this run's"):
+        Trainer(wider, progress=False).start_from(first.model_path)
