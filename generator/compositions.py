@@ -41,7 +41,7 @@ from generator.csp import MAX_ATOMS
 from generator.data.errors import DataError
 from generator.data.paths import canonical_dataset_name, resolve_data_dir
 
-ELEMENT_COUNT_WEIGHT = 3.0
+ELEMENT_COUNT_WEIGHT = 6.0
 """Weight of the compositions of ``k + 1`` elements against those of ``k`` (all together)."""
 KNOWN_WEIGHT = 0.05
 """Weight of a composition known with a structure, against an unknown one."""

@@ -31,7 +31,11 @@ from generator.csp import (
     draw_cell_sizes,
     parse_composition,
 )
-from generator.pretrained import default_arrangements, default_checkpoint
+from generator.pretrained import (
+    default_arrangements,
+    default_checkpoint,
+    default_csp_checkpoint,
+)
 from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
 from generator.symmetry import ArrangementError, ArrangementTable, SymmetryProjection
 from generator.training.model_io import TrainedGenerator
@@ -293,7 +297,8 @@ def generate(
             values, unknown elements.
         SamplingError: every crystal diverged in more than ``MAX_RETRIES`` batches in a row.
     """
-    generator = load_generator(Path(model_path) if model_path else default_checkpoint())
+    fixed = composition is not None or (elements is not None and compositions_first)
+    generator = load_generator(Path(model_path) if model_path else default_model(fixed))
     targets = resolve_targets(generator, conditions or {})
     structures: list[Structure] = []
     dropped = 0
@@ -323,6 +328,12 @@ def generate(
         structures += result.structures
         dropped += result.num_dropped
     return GenerationResult(structures, dropped)
+
+
+def default_model(fixed_compositions: bool) -> Path:
+    """The shipped model for sampling: the CSP model when compositions are fixed (a formula, or
+    a chemical system's proposals), else the base model."""
+    return default_csp_checkpoint() if fixed_compositions else default_checkpoint()
 
 
 def composition_request(

@@ -25,8 +25,14 @@ from generator.conditioning.errors import ConditionError
 from generator.conditioning.labels import read_labeled_structures
 from generator.conditioning.properties import element_numbers
 from generator.data.errors import DataError
-from generator.guided import composition_request, generate_batches, load_start, resolve_targets
-from generator.pretrained import default_arrangements, default_checkpoint
+from generator.guided import (
+    composition_request,
+    default_model,
+    generate_batches,
+    load_start,
+    resolve_targets,
+)
+from generator.pretrained import default_arrangements
 from generator.sample_writer import SampleWriter, read_samples
 from generator.sampling import SamplerConfig
 from generator.training.config import TrainConfig
@@ -56,7 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "second run into the same folder continues where the first stopped.",
     )
     sample.add_argument(
-        "--checkpoint", type=Path, help="base or adapted model file (default: shipped base model)"
+        "--checkpoint",
+        type=Path,
+        help="base or adapted model file (default: the shipped base model; with --composition "
+        "or --elements the shipped CSP model)",
     )
     sample.add_argument("--num", type=positive_int, default=256, help="structures to generate")
     sample.add_argument(
@@ -221,7 +230,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    generator = load_generator(args.checkpoint or default_checkpoint())
+    fixed = args.composition is not None or (args.elements and not args.free_composition)
+    generator = load_generator(args.checkpoint or default_model(bool(fixed)))
     targets = resolve_targets(generator, parse_conditions(args.condition))
     steps = args.steps or (FAST_STEPS if args.fast else 1000)
     with exclusive_writer(args.out, directory=True):

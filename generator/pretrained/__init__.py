@@ -9,6 +9,7 @@ from generator.symmetry.arrangements import ArrangementTable
 from generator.training.checkpoint import CheckpointError
 
 BASE_MODEL = Path(__file__).with_name("mp20_base.pt")
+CSP_MODEL = Path(__file__).with_name("mp20_csp.pt")
 ARRANGEMENTS = Path(__file__).with_name("mp20_arrangements.json.gz")
 
 
@@ -27,3 +28,14 @@ def default_arrangements() -> ArrangementTable:
     """The Wyckoff arrangements of the MP-20 train and val crystals (see
     :mod:`generator.symmetry.arrangements`), what symmetric sampling draws from."""
     return ArrangementTable.load(ARRANGEMENTS)
+
+
+def default_csp_checkpoint() -> Path:
+    """The shipped generator for fixed compositions (crystal-structure prediction): the base
+    fine-tuned with visible atom types (``configs/generator/csp.yaml``)."""
+    if not CSP_MODEL.is_file():
+        raise CheckpointError(
+            f"{CSP_MODEL}: the shipped CSP model is missing from this installation; pass "
+            "--checkpoint (any model predicts structures, see generator.csp)"
+        )
+    return CSP_MODEL
