@@ -92,3 +92,25 @@ def set_aside_duplicates(path: Path, key: str = "id") -> list[str]:
         handle.flush()
         os.fsync(handle.fileno())
     return [str(record.get(key)) for _, record in duplicates]
+
+
+def repair(path: Path) -> list[str]:
+    """As the writer of the journal ``path``: cut off an incomplete last line
+    (:func:`repair_journal`) and set later duplicates of an id aside
+    (:func:`set_aside_duplicates`); returns one line for each change, for the user."""
+    said = []
+    cut = repair_journal(path)
+    if cut is not None:
+        said.append(
+            f"{path.name}: incomplete last line {cut} (a killed writer's) removed; its record "
+            "is made again"
+        )
+    duplicates = set_aside_duplicates(path)
+    if duplicates:
+        ids = sorted(set(duplicates))
+        shown = ", ".join(ids[:5]) + (", …" if len(ids) > 5 else "")
+        said.append(
+            f"{path.name}: {len(duplicates)} later result(s) of ids already recorded ({shown}) "
+            f"set aside in {path.stem}.duplicates{path.suffix}; the first of each id is kept"
+        )
+    return said

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+import numpy as np
 import torch
 from pymatgen.core import Composition, Element
 
@@ -139,22 +140,17 @@ class CompositionProjection:
         return fixed
 
 
-def draw_cell_sizes(
+def draw_cell_size(
     composition: Composition,
-    count: int,
     probabilities: Sequence[float],
-    rng: torch.Generator,
+    rng: np.random.Generator,
     num_atoms: int | None = None,
-) -> list[int]:
-    """``count`` atom counts for cells of ``composition`` (:func:`cell_atom_counts`), drawn in
+) -> int:
+    """An atom count for a cell of ``composition`` (:func:`cell_atom_counts`), drawn in
     proportion to the training distribution ``probabilities`` (index: atoms per cell) among
     them, uniformly if it gives them no weight."""
     sizes = cell_atom_counts(composition, num_atoms)
-    weights = torch.tensor(
-        [float(probabilities[n]) if n < len(probabilities) else 0.0 for n in sizes],
-        dtype=torch.float64,
-    )
+    weights = np.array([probabilities[n] if n < len(probabilities) else 0.0 for n in sizes])
     if weights.sum() <= 0:
-        weights = torch.ones(len(sizes), dtype=torch.float64)
-    chosen = torch.multinomial(weights, count, replacement=True, generator=rng)
-    return [sizes[int(i)] for i in chosen]
+        weights = np.ones(len(sizes))
+    return sizes[int(rng.choice(len(sizes), p=weights / weights.sum()))]

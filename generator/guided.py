@@ -28,7 +28,7 @@ from generator.conditioning.properties import element_numbers
 from generator.csp import (
     CompositionProjection,
     cell_atomic_numbers,
-    draw_cell_sizes,
+    draw_cell_size,
     parse_composition,
 )
 from generator.pretrained import (
@@ -209,13 +209,10 @@ def composition_projection(
     else:
         chosen = [composition] * size
     probabilities = generator.num_atoms_probabilities
-    seed = int(rng.integers(2**31))
-    cells = []
-    for index, each in enumerate(chosen):
-        (atoms,) = draw_cell_sizes(
-            each, 1, probabilities, torch.Generator().manual_seed(seed + index), num_atoms
-        )
-        cells.append(cell_atomic_numbers(each, atoms))
+    cells = [
+        cell_atomic_numbers(each, draw_cell_size(each, probabilities, rng, num_atoms))
+        for each in chosen
+    ]
     base = generator.model if isinstance(generator, TrainedGenerator) else generator.model.base
     return CompositionProjection(
         cells,

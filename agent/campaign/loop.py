@@ -115,24 +115,8 @@ class Campaign:
 
     def repair_results(self) -> None:
         """Make the results journal whole (:meth:`CampaignStore.repair`) and say what changed."""
-        cut, duplicates = self.store.repair()
-        path = self.store.results_path.name
-        if cut is not None:
-            self.console.print(
-                f"[yellow]warning:[/] {path}: incomplete last line {cut} (a killed run's) "
-                "removed; its structure is evaluated again",
-                highlight=False,
-                soft_wrap=True,
-            )
-        if duplicates:
-            shown = ", ".join(sorted(set(duplicates))[:5])
-            self.console.print(
-                f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
-                f"recorded ({shown}{', …' if len(set(duplicates)) > 5 else ''}) set aside in "
-                f"{self.store.results_path.stem}.duplicates.jsonl; the first of each id is kept",
-                highlight=False,
-                soft_wrap=True,
-            )
+        for line in self.store.repair():
+            self.console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
 
     def finished(self, state: CampaignState) -> bool:
         budget = self.config.budget

@@ -92,7 +92,7 @@ QUANTITIES: dict[str, Quantity] = {
             label="energy",
         ),
         Quantity("e_above_hull", "eV/atom", "oracle", from_result=e_above_hull, label="E_hull"),
-        Quantity("hhi_production", "HHI (0–10,000)", "function", from_structure=hhi, label="HHI"),
+        Quantity("hhi_production", "0–10,000", "function", from_structure=hhi, label="HHI"),
         Quantity("density", "g/cm³", "function", from_structure=lambda s: float(s.density)),
     )
 }

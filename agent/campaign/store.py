@@ -29,13 +29,7 @@ from typing import Any
 import yaml
 from pymatgen.core import Structure
 
-from agent.journal import (
-    append_record,
-    first_of_each,
-    read_journal,
-    repair_journal,
-    set_aside_duplicates,
-)
+from agent.journal import append_record, first_of_each, read_journal, repair
 from agent.yaml_config import ConfigError
 from generator.data.atomic import atomic_path
 from generator.data.errors import DataError
@@ -152,32 +146,22 @@ class CampaignStore:
 
     def evaluations(self) -> list[Evaluation]:
         """Every recorded oracle evaluation, in the order they returned; of an id recorded more
-        than once (two writers before stores were locked), the first (see
-        :meth:`duplicate_ids`).
+        than once (two writers before stores were locked), the first.
 
         Raises:
             DataError: a line other than the last is not a complete evaluation record (only a
                 last line cut short by a killed driver is expected, and skipped).
         """
-        return [evaluation_from_record(self.results_path, *item) for item in self._records()[0]]
-
-    def duplicate_ids(self) -> list[str]:
-        """Ids of the later records of an id already in ``results.jsonl``, in file order."""
-        return [str(record.get("id")) for _, record in self._records()[1]]
-
-    def _records(self) -> tuple[list, list]:
         try:
-            return first_of_each(read_journal(self.results_path))
+            kept, _ = first_of_each(read_journal(self.results_path))
         except ValueError as exc:  # a complete line that is not JSON, named by read_journal
             raise DataError(f"{exc}; only an incomplete last line is tolerated") from exc
+        return [evaluation_from_record(self.results_path, *item) for item in kept]
 
-    def repair(self) -> tuple[int | None, list[str]]:
-        """Make ``results.jsonl`` whole again, as its writer: cut off an incomplete last line (a
-        killed driver's) and set later duplicates of an id aside in
-        ``results.duplicates.jsonl``. Returns the cut line's number (None if none) and the
-        duplicates' ids."""
-        cut = repair_journal(self.results_path)
-        return cut, set_aside_duplicates(self.results_path)
+    def repair(self) -> list[str]:
+        """Make ``results.jsonl`` whole again, as its writer (:func:`agent.journal.repair`);
+        returns what changed, a line each."""
+        return repair(self.results_path)
 
     def results_journal(self):
         """The results journal, open for appending (see :meth:`record`)."""

@@ -157,8 +157,8 @@ def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> N
     )
     for column in shown:
         if column in quantities:
-            unit = quantity(column).unit.removeprefix("HHI ").strip("()")
-            rich_table.add_column(f"{quantity(column).header}\n{unit}", justify="right")
+            described = quantity(column)
+            rich_table.add_column(f"{described.header}\n{described.unit}", justify="right")
         else:
             rich_table.add_column(column, overflow="fold")
     for _, row in front.iterrows():

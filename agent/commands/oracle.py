@@ -23,13 +23,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.journal import (
-    append_record,
-    first_of_each,
-    read_journal,
-    repair_journal,
-    set_aside_duplicates,
-)
+from agent.journal import append_record, first_of_each, read_journal, repair
 from agent.writer_lock import exclusive_writer
 from agent.yaml_config import ConfigError, format_validation_error, load_yaml_config
 from generator.data import DataError
@@ -163,21 +157,10 @@ def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleR
 
 
 def repair_results(path: Path, console: Console) -> None:
-    """As the writer of the results file ``path``: cut off an incomplete last line and set
-    later duplicates of an id aside (:mod:`agent.journal`), saying what changed."""
-    cut = repair_journal(path)
-    if cut is not None:
-        console.print(
-            f"[yellow]warning:[/] {path}:{cut}: incomplete last line removed", highlight=False
-        )
-    duplicates = set_aside_duplicates(path)
-    if duplicates:
-        console.print(
-            f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
-            f"recorded set aside in {path.stem}.duplicates{path.suffix}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    """As the writer of the results file ``path``: make it whole (:func:`agent.journal.repair`)
+    and say what changed."""
+    for line in repair(path):
+        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
 
 
 def append_result(handle: IO[str], identifier: str, result: OracleResult) -> None:

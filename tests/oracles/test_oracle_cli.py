@@ -94,7 +94,7 @@ def test_line_cut_short_by_an_interruption_is_evaluated_again(
 
     assert out.read_text().startswith(complete)
     assert [line["id"] for line in result_lines(out)] == ["cu", "cu2"]
-    assert "incomplete last line removed" in capsys.readouterr().out
+    assert "incomplete last line 2 (a killed writer's) removed" in capsys.readouterr().out
 
 
 def test_failed_structures_are_results(
@@ -189,7 +189,7 @@ def test_duplicated_ids_keep_the_first_result_and_are_set_aside(
     assert out.read_text() == f"{line}\n"
     assert (tmp_path / "results.duplicates.jsonl").read_text() == f"{line}\n"
     printed = capsys.readouterr().out
-    assert "1 later result(s) of ids already recorded set aside" in printed
+    assert "1 later result(s) of ids already recorded (cu) set aside in" in printed
     assert "1 of 1 structures already in" in printed
 
 
