@@ -31,6 +31,7 @@ from generator.csp import (
     draw_cell_size,
     parse_composition,
 )
+from generator.devices import resolve_device
 from generator.pretrained import (
     default_arrangements,
     default_checkpoint,
@@ -263,6 +264,7 @@ def generate(
     num_atoms: int | None = None,
     compositions_first: bool = False,
     known_dataset: str | None = None,
+    device: str = "auto",
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -288,14 +290,19 @@ def generate(
             (:mod:`generator.compositions`), away from those of ``known_dataset`` (e.g.
             ``"mp_20"``, read under the data dir), then sample its structure by CSP; without,
             the elements only restrict the atom types.
+        device: where the network runs: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``,
+            ``"cuda:N"``. A seed draws the same structures on the same device; a GPU and the
+            CPU draw different ones.
 
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
             values, unknown elements.
+        DeviceError (a DataError): a device this machine does not have.
         SamplingError: every crystal diverged in more than ``MAX_RETRIES`` batches in a row.
     """
     fixed = composition is not None or (elements is not None and compositions_first)
     generator = load_generator(Path(model_path) if model_path else default_model(fixed))
+    generator.model.to(resolve_device(device))
     targets = resolve_targets(generator, conditions or {})
     structures: list[Structure] = []
     dropped = 0
@@ -368,6 +375,7 @@ def finetune_adapters(
     steps: int = 300,
     seed: int = 0,
     init_from: str | Path | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Fine-tune adapters for ``properties`` and write the adapted model file ``out``.
 
@@ -378,12 +386,13 @@ def finetune_adapters(
             space_group and hhi need none (read off the structures).
         init_from: an adapted model to continue from (its adapters and normalisation are kept;
             new properties get fresh adapters).
+        device: where fine-tuning runs (``"cpu"``, ``"cuda"``, ``"auto"``).
 
     Returns:
         ``out`` as a Path.
     """
     start = load_start(base_path, init_from)
-    config = FinetuneConfig(steps=steps, seed=seed)
+    config = FinetuneConfig(steps=steps, seed=seed, device=device)
     adapted = finetune(start, structures, labels, properties, config)
     out = Path(out)
     adapted.save(out)

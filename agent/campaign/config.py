@@ -229,9 +229,10 @@ class RaySettings(StrictModel):
     """Ray: a local cluster of ``num_cpus`` (None: all) unless ``address`` names a running one
     (``"auto"``, ``"ray://host:10001"`` or ``"host:6379"``). Each oracle evaluation is a task of
     ``oracle_cpus`` CPUs (as many run at once as CPUs allow); a task whose worker or node dies is
-    retried up to ``max_retries`` times. Generation requests ``generator_gpus`` GPUs (0 on a
-    laptop). An ``address`` that does not answer within ``connect_timeout_s`` seconds stops the
-    campaign with an error naming it."""
+    retried up to ``max_retries`` times. Generation and adapter refits request
+    ``generator_gpus`` GPUs (0 on a laptop) and then run their network on CUDA; more than the
+    cluster has is an error. An ``address`` that does not answer within ``connect_timeout_s``
+    seconds stops the campaign with an error naming it."""
 
     address: str | None = None
     num_cpus: int | None = Field(None, gt=0)

@@ -20,9 +20,15 @@ import ray
 from pymatgen.core import Structure
 
 from agent.campaign.config import RaySettings
+from generator.data.errors import DataError
 from oracles.distributed import init_ray, label_chunks, make_chunks
 from oracles.registry import OracleSpec
 from oracles.result import FailureKind, OracleResult, Provenance
+
+
+class MissingGPUError(DataError):
+    """Generation requests more GPUs than the Ray cluster has (Ray would wait for them
+    forever)."""
 
 
 def connect(settings: RaySettings) -> None:
@@ -31,8 +37,10 @@ def connect(settings: RaySettings) -> None:
     Raises:
         ClusterUnreachableError: no cluster answers at ``settings.address`` within
             ``settings.connect_timeout_s``.
+        MissingGPUError: ``settings.generator_gpus`` exceeds the cluster's GPUs.
     """
     if ray.is_initialized():
+        check_generator_gpus(settings.generator_gpus)
         return
     env = {"OMP_NUM_THREADS": str(max(1, math.floor(settings.oracle_cpus)))}
     if "HF_HUB_OFFLINE" in os.environ:
@@ -46,6 +54,23 @@ def connect(settings: RaySettings) -> None:
         configure_logging=False,
         runtime_env={"env_vars": env},
     )
+    check_generator_gpus(settings.generator_gpus)
+
+
+def check_generator_gpus(requested: float) -> None:
+    """Fail where the cluster has fewer GPUs than one generation task requests."""
+    available = ray.cluster_resources().get("GPU", 0.0)
+    if requested > available:
+        raise MissingGPUError(
+            f"ray.generator_gpus is {requested:g}, but the Ray cluster has {available:g} GPUs; "
+            "set it to 0 to generate on the CPU, or start Ray on a machine with a GPU"
+        )
+
+
+def generation_device(settings: RaySettings) -> str:
+    """Where generation and adapter refits run their network: the GPU Ray assigned to the task
+    when ``settings.generator_gpus`` > 0, else the CPU."""
+    return "cuda" if settings.generator_gpus > 0 else "cpu"
 
 
 def evaluate_on_ray(
@@ -95,9 +120,10 @@ def generate_structures(
     wyckoff: bool = False,
     compositions_first: bool = False,
     known_dataset: str | None = None,
+    device: str = "cpu",
 ) -> tuple[list[dict[str, Any]], int]:
     """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped;
-    ``wyckoff``, ``compositions_first``, ``known_dataset``: see
+    ``wyckoff``, ``compositions_first``, ``known_dataset``, ``device``: see
     :func:`generator.guided.generate`."""
     from generator.guided import generate
 
@@ -114,6 +140,7 @@ def generate_structures(
         wyckoff=wyckoff,
         compositions_first=compositions_first,
         known_dataset=known_dataset,
+        device=device,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 
@@ -130,10 +157,11 @@ def fit_adapters(
     prior: str | None = None,
     prior_count: int | None = None,
     data_dir: Path | None = None,
+    device: str = "cpu",
 ) -> Path:
     """Fine-tune adapters on labeled structures (dicts), joined with ``prior_count`` structures
-    (None: all) of the training splits of the dataset ``prior``; returns the adapted model
-    file."""
+    (None: all) of the training splits of the dataset ``prior``, on ``device``; returns the
+    adapted model file."""
     from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
     from generator.guided import finetune_adapters
 
@@ -152,4 +180,5 @@ def fit_adapters(
         steps=steps,
         seed=seed,
         init_from=init_from,
+        device=device,
     )

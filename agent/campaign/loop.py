@@ -33,6 +33,7 @@ from agent.campaign.distributed import (
     evaluate_on_ray,
     fit_adapters,
     generate_structures,
+    generation_device,
     remote_call,
 )
 from agent.campaign.labels import (
@@ -213,6 +214,7 @@ class Campaign:
                 wyckoff=settings.wyckoff,
                 compositions_first=settings.compositions_first,
                 known_dataset=self.config.known_structures,
+                device=generation_device(self.config.ray),
                 num_gpus=self.config.ray.generator_gpus,
             )
             structures = [Structure.from_dict(s) for s in generated]
@@ -461,6 +463,7 @@ class Campaign:
             settings.prior,
             prior_count or len(structures) or None,
             self.config.filters.data_dir,
+            device=generation_device(self.config.ray),
             num_gpus=self.config.ray.generator_gpus,
         )
         return relative

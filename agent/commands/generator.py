@@ -25,6 +25,7 @@ from generator.conditioning.errors import ConditionError
 from generator.conditioning.labels import read_labeled_structures
 from generator.conditioning.properties import element_numbers
 from generator.data.errors import DataError
+from generator.devices import resolve_device
 from generator.guided import (
     composition_request,
     default_model,
@@ -100,6 +101,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "whole formula units, --num-atoms or a cell size drawn from the data)",
     )
     add_data_dir_argument(sample)
+    add_device_argument(sample)
     sample.add_argument("--batch-size", type=positive_int, default=64)
     sample.add_argument(
         "--num-atoms", type=positive_int, help="atoms per cell (default: drawn from data)"
@@ -175,6 +177,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="standardize log(NAME), repeatable (default: bulk and shear moduli)",
     )
     finetune.add_argument("--seed", type=int, default=0)
+    add_device_argument(finetune, default="cpu")
     finetune.add_argument("--out", type=Path, required=True, help="adapted model file to write")
     finetune.set_defaults(handler=run_finetune)
 
@@ -206,6 +209,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(handler=run_evaluate)
 
 
+def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    parser.add_argument(
+        "--device",
+        default=default,
+        help=f"where the network runs: auto (CUDA when present), cpu, cuda or cuda:N "
+        f"(default {default})",
+    )
+
+
 def run_train(args: argparse.Namespace) -> int:
     from generator.training.trainer import Trainer
 
@@ -232,6 +244,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_sample(args: argparse.Namespace) -> int:
     fixed = args.composition is not None or (args.elements and not args.free_composition)
     generator = load_generator(args.checkpoint or default_model(bool(fixed)))
+    generator.model.to(resolve_device(args.device))
     targets = resolve_targets(generator, parse_conditions(args.condition))
     steps = args.steps or (FAST_STEPS if args.fast else 1000)
     with exclusive_writer(args.out, directory=True):
@@ -320,6 +333,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         full=args.full,
         log_properties=tuple(args.log_properties) if args.log_properties else None,
         seed=args.seed,
+        device=args.device,
     )
     adapted = finetune(start, structures, labels, args.properties, config, progress=True)
     adapted.save(args.out)

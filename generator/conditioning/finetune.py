@@ -21,6 +21,7 @@ from generator.conditioning.properties import PropertySpec, PropertyValues, raw_
 from generator.data.canonical import canonicalize
 from generator.data.readers import structure_problem
 from generator.data.tensors import CrystalBatch, CrystalTensors, collate, structure_to_tensors
+from generator.devices import resolve_device
 from generator.symmetry.templates import templates_by_group
 from generator.training.model_io import TrainedGenerator
 from generator.training.trainer import batch_indices, progress_bar
@@ -38,6 +39,8 @@ class FinetuneConfig:
         (:data:`generator.conditioning.properties.LOG_SCALE_PROPERTIES`).
     adapter: sizes of fresh adapters.
     seed: order of crystals, noise and dropping.
+    device: where the network trains (see :func:`generator.devices.resolve_device`); the
+        returned model is on the CPU.
     """
 
     steps: int = 300
@@ -50,6 +53,7 @@ class FinetuneConfig:
     log_properties: tuple[str, ...] | None = None
     adapter: AdapterConfig = field(default_factory=AdapterConfig)
     seed: int = 0
+    device: str = "cpu"
 
 
 @dataclass
@@ -110,8 +114,10 @@ def finetune(
 
     Raises:
         ConditionError: no properties, duplicates, missing labels or too few usable structures.
+        DeviceError: a device this machine does not have.
     """
     config = config or FinetuneConfig()
+    device = resolve_device(config.device)
     if not properties or len(set(properties)) != len(properties):
         raise ConditionError(f"need distinct property names, got {list(properties)}")
     raw = {name: raw_labels(name, structures, labels) for name in properties}
@@ -127,6 +133,7 @@ def finetune(
         model.adapters[name].load_state_dict(start.model.adapters[name].state_dict())
     examples = training_examples(model, structures, raw)
 
+    model.to(device)
     torch.manual_seed(config.seed)
     noise = torch.Generator().manual_seed(config.seed)
     groups = [{"params": list(model.adapters.parameters()), "lr": config.lr}]
@@ -143,7 +150,7 @@ def finetune(
             indices = batch_indices(step, len(examples.crystals), config.batch_size, config.seed)
             batch, conditions = examples.batch(indices)
             conditions = drop_conditions(conditions, config.drop_probability, noise)
-            loss = model.loss(batch, conditions).total
+            loss = model.loss(batch.to(device), conditions).total
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -151,6 +158,7 @@ def finetune(
             losses.append(float(loss.detach()))
             bar.update(task, advance=1, description=f"fine-tuning loss {losses[-1]:.3f}")
     model.base.requires_grad_(False)
+    model.to("cpu")
     earlier = start.info if isinstance(start, AdaptedGenerator) else {}
     templates = dict(start.templates) if isinstance(start, AdaptedGenerator) else {}
     if "space_group" in properties:

@@ -8,7 +8,6 @@ stopped at step k and resumed reaches the same weights as an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from agent.tracking import tracked_run
 from generator.data import CrystalDataset, collate, compute_stats, load_dataset_split
+from generator.devices import hardware_description, resolve_device
 from generator.model import DiffusionLoss, DiffusionModel
 from generator.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from generator.training.config import DataConfig, TrainConfig
@@ -272,18 +272,6 @@ def progress_bar(enabled: bool) -> Progress:
         disable=not enabled,
         transient=False,
     )
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def hardware_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def flatten(values: dict, prefix: str = "") -> dict[str, object]:

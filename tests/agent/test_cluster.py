@@ -13,7 +13,7 @@ from pymatgen.core import Lattice, Structure
 from ray.cluster_utils import Cluster
 
 from agent.campaign.config import RaySettings
-from agent.campaign.distributed import connect, evaluate_on_ray
+from agent.campaign.distributed import MissingGPUError, connect, evaluate_on_ray
 from agent.campaign.store import CampaignStore
 from agent.cli import main
 from oracles.registry import OracleSpec
@@ -38,6 +38,21 @@ def test_a_campaign_runs_on_the_cluster_by_address(cluster, tmp_path):
     assert main(["run", str(config), "--ray-address", cluster.address]) == 0
     (summary,) = CampaignStore(directory).summaries()
     assert summary["evaluated"] == summary["picks"] > 0
+
+
+def test_generation_asking_for_gpus_the_cluster_lacks_stops_before_round_one(
+    cluster, tmp_path, capsys
+):
+    """Ray would wait forever for a GPU no node has; the campaign refuses at once."""
+    directory = tmp_path / "campaign"
+    config = write_config(
+        tmp_path / "c.yaml", campaign_config(directory, ray={"generator_gpus": 1})
+    )
+    assert main(["run", str(config), "--ray-address", cluster.address]) == 2
+    assert "ray.generator_gpus is 1, but the Ray cluster has 0 GPUs" in capsys.readouterr().err
+    assert not CampaignStore(directory).summaries()
+    with pytest.raises(MissingGPUError, match=r"generator_gpus is 0\.5, but the Ray cluster has 0"):
+        connect(RaySettings(address=cluster.address, generator_gpus=0.5))
 
 
 def test_removing_a_node_mid_evaluation_loses_nothing(cluster):
