@@ -227,7 +227,45 @@ def measure(structure_set: StructureSet, reference, hull) -> dict:
     (structure_set.folder / "evaluation.json").write_text(
         json.dumps({"summary": summary, "structures": report.per_structure}, indent=1)
     )
-    return {"set": structure_set.name, **summary}
+    return {"set": structure_set.name, **summary, "groups": groups(report.per_structure)}
+
+
+def groups(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Count, stable share and S.U.N. share of ``rows`` (per-structure figures) by SMACT
+    validity and by number of elements: what a SMACT filter or a composition prior would
+    keep."""
+    keys = {
+        "SMACT-valid": lambda r: r["compositionally_valid"],
+        "not SMACT-valid": lambda r: not r["compositionally_valid"],
+        **{
+            f"{n}{'+' * (n == 5)} element{'s' * (n > 1)}": (
+                lambda r, n=n: r["num_elements"] == n or (n == 5 and r["num_elements"] > 5)
+            )
+            for n in range(1, 6)
+        },
+    }
+    table = {}
+    for name, belongs in keys.items():
+        chosen = [r for r in rows if belongs(r)]
+        if chosen:
+            table[name] = {
+                "N": len(chosen),
+                "stable": sum(bool(r["stable"]) for r in chosen) / len(chosen),
+                "S.U.N.": sum(bool(r["sun"]) for r in chosen) / len(chosen),
+            }
+    return table
+
+
+def groups_markdown(rows: Sequence[dict]) -> str:
+    """One line per set and group: N, stable, S.U.N."""
+    lines = ["| set | group | N | stable | S.U.N. |", "|---|---|---|---|---|"]
+    for row in rows:
+        for name, figures in row["groups"].items():
+            lines.append(
+                f"| {row['set']} | {name} | {figures['N']} | {figures['stable']:.1%} "
+                f"| {figures['S.U.N.']:.1%} |"
+            )
+    return "\n".join(lines)
 
 
 COLUMNS = [
@@ -309,6 +347,8 @@ def main() -> None:
     rows = [measure(s, reference, hull) for s in [*sets, control, random] if s.results()]
     (args.out / "summary.json").write_text(json.dumps(rows, indent=1))
     print(markdown(rows))
+    print()
+    print(groups_markdown([r for r in rows if r["set"] not in ("mp20-test", "pyxtal-random")]))
 
 
 if __name__ == "__main__":

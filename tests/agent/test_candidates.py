@@ -1,0 +1,59 @@
+"""Which generated structures a campaign scores: element-count bounds, charge balance,
+duplicates and labeled structures."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from pymatgen.core import Lattice, Structure
+
+from agent.campaign.candidates import filter_candidates
+from agent.campaign.config import FilterSettings
+
+
+def rocksalt(cation: str, anion: str, a: float) -> Structure:
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), [cation, anion], [[0] * 3, [0.5] * 3]
+    )
+
+
+IRON = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+SALT = rocksalt("Na", "Cl", 5.64)
+WRONG_SALT = rocksalt("Mg", "Cl", 5.2)  # MgCl: no oxidation states balance it
+ALLOY = Structure(Lattice.cubic(2.9), ["Fe", "Co"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def settings(**values) -> FilterSettings:
+    return FilterSettings(novelty_reference=None, **values)
+
+
+def test_element_bounds_drop_elemental_cells_and_count_them() -> None:
+    kept = filter_candidates([IRON, SALT, ALLOY], [], ["hhi_production"], settings(min_elements=2))
+    assert [s.composition.reduced_formula for s in kept.structures] == ["NaCl", "FeCo"]
+    assert kept.report.too_few_elements == 1 and kept.report.kept == 2
+    assert len(kept.values["hhi_production"]) == 2
+    fewer = filter_candidates([IRON, SALT], [], [], settings(max_elements=1))
+    assert [s.composition.reduced_formula for s in fewer.structures] == ["Fe"]
+    assert fewer.report.too_many_elements == 1
+
+
+def test_charge_balance_is_required_only_when_asked() -> None:
+    loose = filter_candidates([SALT, WRONG_SALT, ALLOY], [], [], settings())
+    assert loose.report.kept == 3
+    strict = filter_candidates([SALT, WRONG_SALT, ALLOY], [], [], settings(require_smact=True))
+    assert strict.report.not_charge_balanced == 1
+    # SMACT treats an all-metal cell as valid (an alloy needs no charge balance)
+    assert {s.composition.reduced_formula for s in strict.structures} == {"NaCl", "FeCo"}
+
+
+def test_duplicates_and_labeled_structures_are_left_out() -> None:
+    bigger = SALT.copy()
+    bigger.make_supercell([2, 1, 1])
+    kept = filter_candidates([SALT, bigger, ALLOY], [ALLOY], [], settings())
+    assert [s.composition.reduced_formula for s in kept.structures] == ["NaCl"]
+    assert kept.report.duplicate == 1 and kept.report.already_labeled == 1
+
+
+def test_an_empty_element_range_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match=r"min_elements \(3\) is above max_elements \(2\)"):
+        FilterSettings(min_elements=3, max_elements=2)
