@@ -242,8 +242,10 @@ def quantities_markdown() -> Iterator[str]:
     yield "### Quantities"
     yield ""
     yield (
-        "What `objectives[].name` and `constraints[].name` may be: one of these, or "
-        "`package.module:function` (a function of a pymatgen `Structure` returning a float)."
+        "What `objectives[].name` and `constraints[].name` may be: one of these, a property "
+        "the campaign's oracle declares (`OracleProperty`, e.g. the example plug-in's "
+        "`bulk_modulus` in GPa), or `package.module:function` (a function of a pymatgen "
+        "`Structure` returning a float)."
     )
     yield ""
     yield "| name | unit | from |"

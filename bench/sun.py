@@ -47,13 +47,14 @@ from pymatgen.core import Structure
 from rich.console import Console
 from tqdm import tqdm
 
-from agent.commands.oracle import append_result, read_results
+from agent.commands.oracle import read_results
 from generator.evaluation import evaluate_samples, load_reference
 from generator.guided import generate
 from oracles.distributed import label_chunks, make_chunks, ray_session
 from oracles.references import load_hull
 from oracles.registry import OracleSpec
 from oracles.result import OracleResult
+from oracles.results_file import ResultRecord, append_result
 from oracles.stability import StabilityMetric
 
 ORACLE = "chgnet"
@@ -198,7 +199,9 @@ def relax_all(sets: Sequence[StructureSet], workers: int) -> None:
                 if isinstance(outcome, str):  # the task died every time: leave it for a rerun
                     progress.write(f"{identifier}: {outcome}")
                 else:
-                    append_result(handles[owner[identifier].name], identifier, outcome[0])
+                    append_result(
+                        handles[owner[identifier].name], ResultRecord(identifier, outcome[0])
+                    )
                 progress.update(1)
     finally:
         for handle in handles.values():

@@ -10,6 +10,7 @@ from oracles.config import RelaxConfig, RobustnessConfig
 from oracles.dft import GPAWConfig, GPAWOracle
 from oracles.hull import ReferenceHull
 from oracles.ml_potentials import CHGNetConfig, CHGNetOracle, SevenNetConfig, SevenNetOracle
+from oracles.properties import OracleProperty
 from oracles.protocol import Oracle
 from oracles.registry import ENTRY_POINT_GROUP, OracleSpec, build_oracle, oracle_from_spec
 from oracles.result import Failure, FailureKind, OracleFailure, OracleResult, Provenance
@@ -28,6 +29,7 @@ __all__ = [
     "GPAWOracle",
     "Oracle",
     "OracleFailure",
+    "OracleProperty",
     "OracleResult",
     "OracleSpec",
     "Provenance",

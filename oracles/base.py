@@ -1,8 +1,10 @@
 """Oracles built on an ASE calculator: validation, relaxation, isolation, time limits, retries.
 
 Subclasses say how to build the calculator (:meth:`CalculatorOracle.make_calculator`), which
-elements it covers, how to prepare the input atoms (e.g. initial magnetic moments) and which of
-its exceptions mean what (:meth:`CalculatorOracle.translate_error`). Everything else — input
+elements it covers, how to prepare the input atoms (e.g. initial magnetic moments), which of
+its exceptions mean what (:meth:`CalculatorOracle.translate_error`) and, optionally, which
+properties of its own it returns (:attr:`CalculatorOracle.properties`,
+:meth:`CalculatorOracle.compute_properties`). Everything else — input
 checks, the relaxation (:func:`oracles.relax.relax_and_label`), explosion checks, the child process
 with its per-structure time limit and bounded retries — is here, once, for all of them.
 """
@@ -22,6 +24,7 @@ from pymatgen.core import Structure
 from agent.yaml_config import StrictModel
 from oracles.config import RelaxConfig, RobustnessConfig
 from oracles.isolation import WorkerProcess
+from oracles.properties import OracleProperty, checked
 from oracles.relax import atoms_to_structure, relax_and_label
 from oracles.result import FailureKind, OracleFailure, OracleResult, Provenance
 from oracles.validation import validate_structure
@@ -51,6 +54,9 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
     :meth:`translate_error` maps to ``SCF_NOT_CONVERGED``; a labeled result then has
     ``scf_converged=True``."""
     config_type: ClassVar[type[CalculatorOracleConfig]]
+    properties: ClassVar[tuple[OracleProperty, ...]] = ()
+    """Properties this oracle returns beyond energies, forces, stress and magnetic moments
+    (:mod:`oracles.properties`), computed by :meth:`compute_properties`."""
 
     def __init__(self, config: ConfigT | None = None) -> None:
         self.config: ConfigT = config if config is not None else self.config_type()
@@ -79,6 +85,14 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
     def prepare(self, atoms: Atoms) -> Atoms:
         """Adjust the validated input before the calculation (default: unchanged)."""
         return atoms
+
+    def compute_properties(self, atoms: Atoms) -> dict[str, float]:
+        """The declared :attr:`properties` of the relaxed ``atoms`` (calculator attached, its
+        results those of this geometry); leave ``atoms`` unchanged (work on a copy). By
+        default each is read from the calculator's results under its name, for calculators
+        that compute more than ASE's standard properties."""
+        results = atoms.calc.results if atoms.calc is not None else {}
+        return {p.name: results[p.name] for p in self.properties if p.name in results}
 
     def translate_error(self, error: Exception) -> OracleFailure:
         """The failure (kind and reason) that an exception raised by the calculator means."""
@@ -113,6 +127,7 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
             atoms = self.prepare(atoms)
             calculator = self.calculator if self.reuse_calculator else self.make_calculator()
             labels = relax_and_label(atoms, calculator, self.config.relax, robustness.min_distance)
+            values = self.compute_properties(labels.atoms)
         except Exception as error:
             failure = error if isinstance(error, OracleFailure) else self.translate_error(error)
             last = None
@@ -128,7 +143,7 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
             )
         relaxed = atoms_to_structure(labels.atoms)
         total = labels.total_magnetization
-        return OracleResult(
+        result = OracleResult(
             provenance=provenance,
             initial_structure=structure,
             structure=relaxed,
@@ -139,11 +154,13 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
             magmoms=None if labels.magmoms is None else labels.magmoms.tolist(),
             total_magnetization=total,
             magnetic_density=None if total is None else abs(total) / relaxed.volume,
+            properties=values,
             scf_converged=True if self.has_scf else None,
             relaxation_converged=labels.relaxation_converged,
             relaxation_steps=labels.relaxation_steps,
             wall_time_s=time.perf_counter() - start,
         )
+        return checked(result, self.properties)
 
     def label_as_dict(self, structure: Structure) -> dict[str, Any]:
         """:meth:`label` in a form that crosses a process boundary."""

@@ -21,6 +21,7 @@ from typing import Any
 from pymatgen.core import Structure
 
 from generator.data.errors import DataError
+from oracles.properties import evaluate_checked
 from oracles.protocol import Oracle
 from oracles.registry import OracleSpec, build_oracle
 from oracles.result import OracleResult
@@ -55,7 +56,7 @@ def label_chunk(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The task: ``(id, OracleResult.to_dict())`` for each ``(id, Structure.as_dict())``."""
     oracle = worker_oracle(name, settings_json)
-    results = oracle.evaluate([Structure.from_dict(structure) for _, structure in items])
+    results = evaluate_checked(oracle, [Structure.from_dict(s) for _, s in items])
     return [(i, r.to_dict()) for (i, _), r in zip(items, results, strict=True)]
 
 

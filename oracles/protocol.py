@@ -16,6 +16,10 @@ class Oracle(Protocol):
 
     ``evaluate`` returns one :class:`OracleResult` per input structure, in order. A structure that
     cannot be labeled yields a failed result; ``evaluate`` itself does not raise for it.
+
+    An oracle that returns properties of its own (``OracleResult.properties``) declares them in
+    a ``properties`` attribute, a tuple of :class:`~oracles.properties.OracleProperty`; without
+    one it provides none.
     """
 
     name: str

@@ -33,6 +33,8 @@ class FailureKind(enum.StrEnum):
     """The process computing the structure died (segfault, out of memory, hard exit)."""
     CALCULATOR_ERROR = "calculator_error"
     """Any other exception raised by the calculator."""
+    INVALID_PROPERTY = "invalid_property"
+    """A declared property missing, not a number or not finite (:mod:`oracles.properties`)."""
 
 
 class OracleFailure(Exception):
@@ -67,9 +69,10 @@ class OracleResult:
 
     ``structure`` is the relaxed structure (the input itself for a single point, the last geometry
     reached when a relaxation fails, ``None`` when nothing was computed). ``magmoms`` and the
-    magnetic totals are ``None`` for oracles without magnetic moments. ``converged`` is True only
-    when every stage that ran (SCF, relaxation) converged; the per-stage flags are ``None`` when
-    that stage does not apply (an ML potential has no SCF; a single point has no relaxation).
+    magnetic totals are ``None`` for oracles without magnetic moments; ``properties`` holds what
+    an oracle computes beyond these fields. ``converged`` is True only when every stage that ran
+    (SCF, relaxation) converged; the per-stage flags are ``None`` when that stage does not apply
+    (an ML potential has no SCF; a single point has no relaxation).
     """
 
     provenance: Provenance
@@ -89,6 +92,9 @@ class OracleResult:
     """µB per cell."""
     magnetic_density: float | None = None
     """|total magnetization| / volume of ``structure``, µB/Å³."""
+    properties: dict[str, float] = field(default_factory=dict)
+    """The oracle's own properties by name (declared with units in :mod:`oracles.properties`),
+    e.g. ``{"bulk_modulus": 112.3}`` in GPa."""
     scf_converged: bool | None = None
     relaxation_converged: bool | None = None
     relaxation_steps: int | None = None

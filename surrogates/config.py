@@ -19,10 +19,18 @@ class DataConfig(StrictModel):
     (all when None) drawn at random from ``calibration_split``; the network trains on the rest of
     ``train_splits`` (at most ``max_train``), so it never sees a calibration structure even when
     the calibration split is also a training split.
+
+    With ``results`` (an oracle results file: the output of ``matterloop oracle run`` or a
+    campaign's ``results.jsonl``), its successful results are the data instead of the dataset's
+    splits: the relaxed structures, labeled by the oracle (``magnetic_density``,
+    ``energy_per_atom``, ...; a dataset's name of the same quantity, such as
+    ``dft_mag_density``, finds it too). ``max_calibration`` of them (default: a fifth) calibrate
+    the heads, the others train the network.
     """
 
     dataset: str = "mp_20"
     data_dir: Path | None = None
+    results: Path | None = None
     targets: tuple[str, ...] = Field(min_length=1)
     train_splits: tuple[Literal["train", "val", "test"], ...] = ("train",)
     calibration_split: Literal["train", "val", "test"] = "val"

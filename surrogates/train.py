@@ -20,12 +20,14 @@ from lightning.pytorch.loggers import MLFlowLogger
 from pymatgen.core import Structure
 
 from agent.tracking import resolve_tracking_uri, tracked_run
-from generator.data import load_dataset_split
+from generator.conditioning.labels import read_labeled_structures
+from generator.conditioning.properties import raw_labels
+from generator.data import DataError, load_dataset_split
 from surrogates.config import DataConfig, SurrogateConfig, TrackingConfig
 from surrogates.head import gp_inputs
 from surrogates.metrics import RegressionMetrics, regression_metrics
 from surrogates.network import build_network, train_network
-from surrogates.surrogate import RefitReport, Surrogate
+from surrogates.surrogate import MIN_LABELS, RefitReport, Surrogate
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,42 @@ def load_labeled(
     )
 
 
+RESULTS_CALIBRATION_FRACTION = 0.2
+"""Share of an oracle results file's structures that calibrate the heads by default."""
+
+
+def load_results(data: DataConfig, seed: int) -> tuple[LabeledStructures, LabeledStructures]:
+    """Training and calibration structures of the oracle results file ``data.results``
+    (successful results only), disjoint, drawn at random (seeded).
+
+    Raises:
+        DataError: an unreadable file, a target the results do not label, or too few results
+            for both parts (``MIN_LABELS`` to calibrate, two to train, at least).
+    """
+    structures, labels = read_labeled_structures(data.results)
+    columns = [raw_labels(target, structures, labels) for target in data.targets]
+    values = np.array(columns, dtype=float).T.reshape(len(structures), -1)
+    count = len(structures)
+    if count < MIN_LABELS + 2:
+        raise DataError(
+            f"{data.results}: {count} successful result(s); the heads need {MIN_LABELS} to "
+            "calibrate and the network 2 to train, at least"
+        )
+    calibration = data.max_calibration or round(RESULTS_CALIBRATION_FRACTION * count)
+    calibration = max(MIN_LABELS, min(calibration, count - 2))
+    order = np.random.default_rng(seed).permutation(count)
+    parts = (np.sort(order[calibration:]), np.sort(order[:calibration]))
+    if data.max_train is not None:
+        parts = (parts[0][: data.max_train], parts[1])
+    training, calibrating = (
+        LabeledStructures(
+            [structures[i] for i in rows], values[rows], [("results", int(i)) for i in rows]
+        )
+        for rows in parts
+    )
+    return training, calibrating
+
+
 def load_training_and_calibration(
     data: DataConfig, seed: int
 ) -> tuple[LabeledStructures, LabeledStructures]:
@@ -98,8 +136,11 @@ def load_training_and_calibration(
 
     Calibration rows are drawn first from ``data.calibration_split``; when that split is also a
     training split, its calibration rows are left out of training, so that the heads are
-    calibrated on structures the network never saw.
+    calibrated on structures the network never saw. With ``data.results``, both come from that
+    results file (:func:`load_results`).
     """
+    if data.results is not None:
+        return load_results(data, seed)
     calibration = load_labeled(data, [data.calibration_split], data.max_calibration, seed)
     training = load_labeled(data, data.train_splits, data.max_train, seed, calibration.rows)
     return training, calibration

@@ -206,7 +206,7 @@ CASES = [
     Case("labels-no-cif-column", FINETUNE + " {in}/labels/no_cif_column.csv",
          "no_cif_column.csv: no 'cif' column"),
     Case("labels-not-oracle-results", FINETUNE + " {in}/labels/garbled.jsonl",
-         "garbled.jsonl:1: not an oracle result"),
+         "garbled.jsonl:1: not a line of an oracle results file"),
     # checkpoints
     Case("sample-unknown-element", "generator sample --num 1 --out {in}/samples --elements Li-Xx-O",
          "--elements: unknown element 'Xx' in chemical system 'Li-Xx-O'"),

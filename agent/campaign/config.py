@@ -8,27 +8,39 @@ hull). Every error names the field, e.g. ``acquisition.q: Input should be greate
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.campaign.quantities import Source, quantity
+from agent.campaign.quantities import QUANTITIES, Source, declare_oracle_properties, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
 from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
 from oracles.distributed import CONNECT_TIMEOUT_S
+from oracles.properties import OracleProperty, declared_properties
 from oracles.references import SHIPPED_HULLS
 from oracles.registry import OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
 
 
-def check_quantity(name: str, field: str) -> None:
-    try:
-        quantity(name)
-    except ValueError as exc:
-        raise ValueError(f"{field}: {exc}") from exc
+def check_quantity(name: str, field: str, oracle: str, provided: Sequence[OracleProperty]) -> None:
+    """``name`` is a built-in quantity, a property that ``oracle`` provides or a function by
+    import path; the error lists what the oracle provides."""
+    own = {item.name for item in provided}
+    if name in QUANTITIES or name in own or ":" in name:
+        try:
+            quantity(name)
+        except ValueError as exc:
+            raise ValueError(f"{field}: {exc}") from exc
+        return
+    offered = ", ".join(f"{p.name} [{p.unit}]" for p in provided) or "no properties of its own"
+    raise ValueError(
+        f"{field}: unknown quantity {name!r}; built-in: {', '.join(sorted(QUANTITIES))}; oracle "
+        f"{oracle!r} provides {offered}; or a function 'package.module:function' of a structure"
+    )
 
 
 class ObjectiveConfig(StrictModel):
@@ -39,7 +51,7 @@ class ObjectiveConfig(StrictModel):
     (``>=`` when maximizing, ``<=`` when minimizing) to count as a hit.
     """
 
-    name: str = Field(description="a quantity (see `agent/campaign/quantities.py`)")
+    name: str = Field(description="a quantity: built-in, declared by the oracle, or a function")
     direction: Literal["maximize", "minimize"]
     source: Source | None = Field(
         None, description="'oracle' or 'function'; checked against the quantity when given"
@@ -48,11 +60,7 @@ class ObjectiveConfig(StrictModel):
     goal: float | None = Field(None, description="the value a hit must reach")
 
     @model_validator(mode="after")
-    def known_quantity(self) -> Self:
-        check_quantity(self.name, "objective")
-        expected = quantity(self.name).source
-        if self.source is not None and self.source != expected:
-            raise ValueError(f"{self.name} comes from the {expected}, not the {self.source}")
+    def goal_beyond_reference(self) -> Self:
         if self.goal is not None and self.sign * self.goal <= self.sign * self.reference:
             side = "above" if self.direction == "maximize" else "below"
             raise ValueError(
@@ -82,7 +90,6 @@ class ConstraintConfig(StrictModel):
 
     @model_validator(mode="after")
     def one_bound(self) -> Self:
-        check_quantity(self.name, "constraint")
         if self.max is None and self.min is None:
             raise ValueError(f"constraint on {self.name} needs max or min")
         if self.max is not None and self.min is not None and self.min > self.max:
@@ -297,9 +304,19 @@ class CampaignConfig(StrictModel):
     @model_validator(mode="after")
     def consistent(self) -> Self:
         try:
-            resolve_oracle_class(self.oracle.name)
-        except ValueError as exc:
+            provided = declared_properties(resolve_oracle_class(self.oracle.name))
+            declare_oracle_properties(self.oracle.name, provided)
+        except (ValueError, TypeError) as exc:
             raise ValueError(f"oracle.name: {exc}") from exc
+        for field, items in (("objective", self.objectives), ("constraint", self.constraints)):
+            for item in items:
+                check_quantity(item.name, field, self.oracle.name, provided)
+        for objective in self.objectives:
+            expected = quantity(objective.name).source
+            if objective.source is not None and objective.source != expected:
+                raise ValueError(
+                    f"{objective.name} comes from the {expected}, not the {objective.source}"
+                )
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
             raise ValueError(f"objectives: repeated quantity in {names}")

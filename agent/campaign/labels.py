@@ -26,11 +26,11 @@ from pymatgen.core import Structure
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.quantities import UndefinedQuantity, function_values, oracle_values
-from agent.campaign.store import Evaluation
 from generator.evaluation import MATCHER_SETTINGS, Novelty, ReferenceSet, novelty_of
 from oracles.hull import ReferenceHull
 from oracles.references import SHIPPED_HULLS, load_hull
 from oracles.result import OracleResult
+from oracles.results_file import ResultRecord
 from oracles.stability import STABLE_E_HULL
 
 BASE_COLUMNS = ["id", "round", "formula", "ok", "failure", "novelty"]
@@ -67,7 +67,7 @@ def judge_novelty(
 
 
 def current_e_above_hull(
-    evaluations: Sequence[Evaluation], hull: ReferenceHull
+    evaluations: Sequence[ResultRecord], hull: ReferenceHull
 ) -> dict[str, float]:
     """E_hull (eV/atom) of each labeled evaluation against ``hull`` plus all the other labeled
     results; a result of another footing than the hull's is a :class:`ValueError`."""
@@ -81,7 +81,7 @@ def current_e_above_hull(
 
 
 def label_row(
-    evaluation: Evaluation,
+    evaluation: ResultRecord,
     config: CampaignConfig,
     hull: ReferenceHull | None,
     e_above_hull: float,
@@ -123,7 +123,7 @@ def label_row(
 
 
 def label_table(
-    evaluations: Sequence[Evaluation], config: CampaignConfig, hull: ReferenceHull | None
+    evaluations: Sequence[ResultRecord], config: CampaignConfig, hull: ReferenceHull | None
 ) -> pd.DataFrame:
     """One row per evaluation (see the module docstring)."""
     columns = [

@@ -46,10 +46,11 @@ from agent.campaign.labels import (
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
 from agent.campaign.prior import prior_labels
 from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
-from agent.campaign.store import CampaignState, CampaignStore, Evaluation, Pick
+from agent.campaign.store import CampaignState, CampaignStore, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
 from agent.writer_lock import exclusive_writer
+from oracles.results_file import ResultRecord
 from surrogates.network import load_network
 from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
@@ -178,7 +179,7 @@ class Campaign:
             )
             for identifier, result in evaluate_on_ray(pending, self.config.oracle, self.config.ray):
                 novelty = judge_novelty(result, reference, earlier)
-                self.store.record(journal, Evaluation(identifier, number, result, novelty))
+                self.store.record(journal, ResultRecord(identifier, result, number, novelty))
                 if result.ok:
                     earlier.append(result.structure)
                 progress.advance(task)

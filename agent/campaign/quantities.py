@@ -2,6 +2,8 @@
 
 - ``oracle`` quantities are read from an :class:`~oracles.result.OracleResult` (after the oracle
   relaxed and labeled the structure); for unlabeled candidates the surrogate predicts them.
+  Besides the built-in ones, every property the campaign's oracle declares
+  (:mod:`oracles.properties`) is one, with its unit (:func:`declare_oracle_properties`).
 - ``function`` quantities are computed exactly from a structure (its composition, its density).
 
 A config may also name any function ``"package.module:function"`` taking a pymatgen
@@ -10,7 +12,7 @@ A config may also name any function ``"package.module:function"`` taking a pymat
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +20,7 @@ from pymatgen.core import Structure
 
 from oracles.hull import ReferenceHull
 from oracles.imports import import_object
+from oracles.properties import OracleProperty
 from oracles.result import OracleResult
 from surrogates.errors import HHIError
 from surrogates.hhi import hhi_production
@@ -98,10 +101,41 @@ QUANTITIES: dict[str, Quantity] = {
 }
 
 
+DECLARED: dict[str, Quantity] = {}
+"""Quantities declared by oracles (:func:`declare_oracle_properties`), by name."""
+
+
+def declared_quantity(item: OracleProperty) -> Quantity:
+    """The oracle quantity of a declared property: read from ``result.properties``."""
+
+    def from_result(result: OracleResult, _hull: ReferenceHull | None) -> float | None:
+        return result.properties.get(item.name)
+
+    return Quantity(item.name, item.unit, "oracle", from_result=from_result)
+
+
+def declare_oracle_properties(oracle: str, properties: Sequence[OracleProperty]) -> None:
+    """Make the properties the oracle ``oracle`` declares quantities of campaigns.
+
+    Raises:
+        ValueError: a property named like a built-in quantity.
+    """
+    for item in properties:
+        if item.name in QUANTITIES:
+            raise ValueError(
+                f"oracle {oracle!r} declares the property {item.name!r}, the name of a built-in "
+                "quantity; rename it in the oracle"
+            )
+        DECLARED[item.name] = declared_quantity(item)
+
+
 def quantity(name: str) -> Quantity:
-    """The quantity ``name``: a built-in, or a ``"package.module:function"`` of a structure."""
+    """The quantity ``name``: a built-in, a property declared by an oracle
+    (:func:`declare_oracle_properties`), or a ``"package.module:function"`` of a structure."""
     if name in QUANTITIES:
         return QUANTITIES[name]
+    if name in DECLARED:
+        return DECLARED[name]
     if ":" in name:
         function = import_object(name)
         return Quantity(name, "", "function", from_structure=function)

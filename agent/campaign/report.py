@@ -38,7 +38,8 @@ from agent.campaign.pareto import (
 )
 from agent.campaign.quantities import quantity
 from agent.campaign.report_page import PAGE
-from agent.campaign.store import CampaignStore, Evaluation
+from agent.campaign.store import CampaignStore
+from oracles.results_file import ResultRecord
 
 SYMPREC = 0.1
 """Symmetry tolerance of the space groups (Å), as in MatterGen's evaluation."""
@@ -163,7 +164,7 @@ def front_section(
     config: CampaignConfig,
     table: pd.DataFrame,
     front: pd.DataFrame,
-    evaluations: dict[str, Evaluation],
+    evaluations: dict[str, ResultRecord],
 ) -> tuple[str, str, str]:
     """The head, rows and note of the table of ``front``, the front of the label ``table``."""
     names = shown_quantities(config, table)

@@ -5,8 +5,8 @@ Layout of the campaign directory::
     config.yaml            the configuration the campaign started with
     state.json             the next round to run and the MLflow run (atomic rewrite)
     .writer.lock           the lock of the process that runs the campaign (agent.writer_lock)
-    results.jsonl          one line per oracle evaluation (its novelty after relaxation
-                           included), written and fsync'ed as it returns
+    results.jsonl          one line per oracle evaluation, with its round and the novelty of
+                           the relaxed structure (oracles.results_file), fsync'ed as it returns
     results.duplicates.jsonl  later records of an id already recorded, set aside on resume
     rounds/0003/picks.json the candidates chosen for oracle evaluation in round 3 (atomic)
     rounds/0003/summary.json, front.csv, labels.csv (E_hull as it was then), pareto.png,
@@ -29,11 +29,16 @@ from typing import Any
 import yaml
 from pymatgen.core import Structure
 
-from agent.journal import append_record, first_of_each, read_journal, repair
 from agent.yaml_config import ConfigError
 from generator.data.atomic import atomic_path
 from generator.data.errors import DataError
-from oracles.result import OracleResult
+from oracles.journal import repair
+from oracles.results_file import (
+    ResultRecord,
+    ResultsFileError,
+    append_result,
+    read_results_file,
+)
 
 RESUMABLE_SECTIONS = ("budget", "ray", "mlflow")
 """Config sections that may change between a campaign's runs (e.g. a larger budget)."""
@@ -71,19 +76,6 @@ class Pick:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pick:
         return cls(**{**data, "structure": Structure.from_dict(data["structure"])})
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One oracle evaluation of the campaign: the pick's id, its round, the result and the
-    novelty of the relaxed structure when it was labeled (a
-    :class:`~generator.evaluation.Novelty` value; ``""`` for a failed result, None in records
-    written before novelty was judged after relaxation)."""
-
-    id: str
-    round: int
-    result: OracleResult
-    novelty: str | None = None
 
 
 class CampaignStore:
@@ -144,22 +136,26 @@ class CampaignStore:
     def save_state(self, state: CampaignState) -> None:
         write_text_atomic(self.state_path, json.dumps(asdict(state), indent=2))
 
-    def evaluations(self) -> list[Evaluation]:
+    def evaluations(self) -> list[ResultRecord]:
         """Every recorded oracle evaluation, in the order they returned; of an id recorded more
         than once (two writers before stores were locked), the first.
 
         Raises:
-            DataError: a line other than the last is not a complete evaluation record (only a
-                last line cut short by a killed driver is expected, and skipped).
+            ResultsFileError (a DataError): a line other than the last is not a complete
+                record, or one without its round (only a last line cut short by a killed driver
+                is expected, and skipped).
         """
-        try:
-            kept, _ = first_of_each(read_journal(self.results_path))
-        except ValueError as exc:  # a complete line that is not JSON, named by read_journal
-            raise DataError(f"{exc}; only an incomplete last line is tolerated") from exc
-        return [evaluation_from_record(self.results_path, *item) for item in kept]
+        records, _ = read_results_file(self.results_path)
+        for record in records:
+            if record.round is None:
+                raise ResultsFileError(
+                    f"{self.results_path}: the record of {record.id} has no round; not a "
+                    "campaign's results file"
+                )
+        return records
 
     def repair(self) -> list[str]:
-        """Make ``results.jsonl`` whole again, as its writer (:func:`agent.journal.repair`);
+        """Make ``results.jsonl`` whole again, as its writer (:func:`oracles.journal.repair`);
         returns what changed, a line each."""
         return repair(self.results_path)
 
@@ -169,17 +165,9 @@ class CampaignStore:
         return self.results_path.open("a", encoding="utf-8")
 
     @staticmethod
-    def record(handle, evaluation: Evaluation) -> None:
+    def record(handle, evaluation: ResultRecord) -> None:
         """Append one evaluation to the open journal and push it to disk."""
-        append_record(
-            handle,
-            {
-                "id": evaluation.id,
-                "round": evaluation.round,
-                "novelty": evaluation.novelty,
-                "result": evaluation.result.to_dict(),
-            },
-        )
+        append_result(handle, evaluation)
 
     def picks(self, number: int) -> list[Pick] | None:
         """The picks of round ``number``, or None if they were not chosen yet."""
@@ -211,15 +199,6 @@ class CampaignStore:
         """The summaries of the completed rounds, in order."""
         paths = sorted((self.root / "rounds").glob("*/summary.json"))
         return [json.loads(p.read_text()) for p in paths]
-
-
-def evaluation_from_record(path: Path, number: int, record: dict[str, Any]) -> Evaluation:
-    """The evaluation of line ``number`` of the results journal ``path``."""
-    try:
-        result = OracleResult.from_dict(record["result"])
-        return Evaluation(record["id"], record["round"], result, record.get("novelty"))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{path}:{number}: not an evaluation record ({exc!r})") from exc
 
 
 def write_text_atomic(path: Path, text: str) -> None:

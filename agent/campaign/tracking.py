@@ -29,6 +29,7 @@ from typing import Any
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.pareto import hypervolume_figure, hypervolume_unit
+from agent.campaign.quantities import quantity
 from agent.campaign.report import render_report
 from agent.campaign.store import CampaignState, CampaignStore
 from agent.tracking import experiment_id, local_tracking_uri
@@ -153,6 +154,8 @@ class CampaignTracker:
                 mlflow.log_artifact(str(self.store.config_path))
                 params = flatten(self.config.model_dump(mode="json", exclude={"objectives"}))
                 params.update({f"objective.{o.name}": o.direction for o in self.config.objectives})
+                quantities = [*self.config.objectives, *self.config.constraints]
+                params.update({f"unit.{q.name}": quantity(q.name).unit or "1" for q in quantities})
                 mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             history = mlflow.MlflowClient().get_metric_history(run.info.run_id, ROUND_METRIC)
             logged_steps = {metric.step for metric in history}

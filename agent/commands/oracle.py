@@ -1,10 +1,8 @@
 """``matterloop oracle``: label structures with an oracle, and list the oracles available.
 
-``run`` appends one JSON line per structure to the results file as soon as its result returns::
-
-    {"id": "<structure id>", "result": <OracleResult.to_dict()>}
-
-so an interrupted run loses at most the structure in flight. A later run into the same file skips
+``run`` appends one line per structure to the results file as soon as its result returns (the
+layout of :mod:`oracles.results_file`, which campaigns and label readers share), so an
+interrupted run loses at most the structure in flight. A later run into the same file skips
 the ids already in it (failed results included: a failure is a result) and evaluates the rest.
 """
 
@@ -14,7 +12,7 @@ import argparse
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import RootModel, ValidationError
 from pymatgen.core import Structure
@@ -23,13 +21,15 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.journal import append_record, first_of_each, read_journal, repair
 from agent.writer_lock import exclusive_writer
 from agent.yaml_config import ConfigError, format_validation_error, load_yaml_config
 from generator.data import DataError
 from generator.data.dataset import read_records
 from oracles import Oracle, OracleResult, build_oracle
+from oracles.journal import repair
+from oracles.properties import evaluate_checked
 from oracles.registry import BUILTIN_ORACLES, ENTRY_POINT_GROUP, registered_oracles
+from oracles.results_file import ResultRecord, append_result, read_results_file
 
 DEFAULT_ORACLE = "chgnet"
 DEFAULT_OUT = Path("results.jsonl")
@@ -121,51 +121,35 @@ def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleR
     A last line cut short by an interrupted write is skipped (its structure is evaluated again;
     the writer cuts it off, see :func:`repair_results`). Of an id recorded more than once, the
     first result is kept and the later ones are reported (count and ids) on ``console``.
-    Results of another oracle are an error.
+
+    Raises:
+        ResultsFileError (a DataError): a line that is not a results record.
+        OracleInputError: results of another oracle.
     """
-    results: dict[str, OracleResult] = {}
-    try:
-        kept, duplicates = first_of_each(read_journal(path))
-        if duplicates:
-            ids = sorted({str(record.get("id")) for _, record in duplicates})
-            console.print(
-                f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
-                f"recorded ignored ({', '.join(ids[:5])}{', …' if len(ids) > 5 else ''}); the "
-                "first of each id is kept",
-                highlight=False,
-                soft_wrap=True,
+    records, duplicates = read_results_file(path)
+    if duplicates:
+        ids = sorted(set(duplicates))
+        console.print(
+            f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
+            f"recorded ignored ({', '.join(ids[:5])}{', …' if len(ids) > 5 else ''}); the "
+            "first of each id is kept",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for record in records:
+        if record.result.provenance.oracle != oracle:
+            raise OracleInputError(
+                f"{path} holds results of oracle {record.result.provenance.oracle!r}, not "
+                f"{oracle!r}; write to another --out file"
             )
-        for number, record in kept:
-            try:
-                identifier = str(record["id"])
-                result = OracleResult.from_dict(record["result"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise OracleInputError(
-                    f"{path}:{number}: not a line of an oracle results file ({exc!r})"
-                ) from exc
-            if result.provenance.oracle != oracle:
-                raise OracleInputError(
-                    f"{path} holds results of oracle {result.provenance.oracle!r}, not "
-                    f"{oracle!r}; write to another --out file"
-                )
-            results[identifier] = result
-    except DataError:
-        raise
-    except ValueError as exc:
-        raise OracleInputError(f"{exc}; not an oracle results file") from exc
-    return results
+    return {record.id: record.result for record in records}
 
 
 def repair_results(path: Path, console: Console) -> None:
-    """As the writer of the results file ``path``: make it whole (:func:`agent.journal.repair`)
+    """As the writer of the results file ``path``: make it whole (:func:`oracles.journal.repair`)
     and say what changed."""
     for line in repair(path):
         console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
-
-
-def append_result(handle: IO[str], identifier: str, result: OracleResult) -> None:
-    """Write one results line and push it to disk before the next structure starts."""
-    append_record(handle, {"id": identifier, "result": result.to_dict()})
 
 
 def close_oracle(oracle: Oracle) -> None:
@@ -235,8 +219,8 @@ def run_oracle(args: argparse.Namespace) -> int:
                 )
             with args.out.open("a", encoding="utf-8") as handle:
                 for identifier, structure in track(pending, description=oracle.name):
-                    (result,) = oracle.evaluate([structure])
-                    append_result(handle, identifier, result)
+                    (result,) = evaluate_checked(oracle, [structure])
+                    append_result(handle, ResultRecord(identifier, result))
                     results[identifier] = result
     finally:
         close_oracle(oracle)

@@ -25,7 +25,6 @@ from agent.commands.arguments import add_data_dir_argument, positive_int
 from agent.commands.oracle import (
     DEFAULT_ORACLE,
     OracleSettings,
-    append_result,
     load_oracle,
     outcome_line,
     read_results,
@@ -37,6 +36,7 @@ from generator.data.paths import SPLITS
 from oracles import OracleResult, OracleSpec, ReferenceHull
 from oracles.distributed import label_chunks, make_chunks, ray_session
 from oracles.references.selection import dataset_entries, elemental_references
+from oracles.results_file import ResultRecord, append_result
 
 DEFAULT_CHUNK = 32
 COLUMNS = Progress.get_default_columns()
@@ -146,7 +146,7 @@ def label_pending(
                 )
                 continue
             for (key, _), result in zip(chunk.items, outcome, strict=True):
-                append_result(handle, key, result)
+                append_result(handle, ResultRecord(key, result))
                 results[key] = result
             progress.advance(bar, len(chunk.items))
 

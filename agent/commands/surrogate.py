@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_training_arguments(train)
     train.add_argument("--epochs", type=positive_int, help="override training.epochs")
+    train.add_argument(
+        "--labels",
+        type=Path,
+        help="train on an oracle results file instead of the dataset (the output of `oracle "
+        "run` or a campaign's results.jsonl; overrides data.results)",
+    )
     train.set_defaults(handler=run_train)
 
     evaluate = commands.add_parser(
@@ -84,6 +90,8 @@ def run_train(args: argparse.Namespace) -> int:
         updates["training"] = config.training.model_copy(update={"epochs": args.epochs})
     if args.output_dir is not None:
         updates["output_dir"] = args.output_dir
+    if args.labels is not None:
+        updates["data"] = config.data.model_copy(update={"results": args.labels})
     if args.no_mlflow:
         updates["tracking"] = config.tracking.model_copy(update={"enabled": False})
     config = config.model_copy(update=updates)

@@ -3,9 +3,10 @@ dataset.
 
 * CSV (a ``cif`` column and numeric label columns) and extxyz (numeric ``info`` entries): read
   with the dataset readers, labels by column or key name;
-* JSON lines of oracle results (``OracleResult.to_json``): the relaxed structure (the input where
-  none) with ``energy``, ``energy_per_atom``, ``total_magnetization`` and ``magnetic_density``;
-  failed results are skipped;
+* an oracle results file (:mod:`oracles.results_file`: the output of ``matterloop oracle run``
+  or a campaign's ``results.jsonl``): the relaxed structure (the input where none) with
+  ``energy``, ``energy_per_atom``, ``total_magnetization``, ``magnetic_density`` and the
+  oracle's own properties by name (``bulk_modulus``, ...); failed results are skipped;
 * a named dataset (``mp_20``): the structures of its training splits with their stored labels
   (:func:`dataset_labeled_structures`).
 
@@ -14,7 +15,6 @@ Sets from several sources are joined property by property with :func:`merge_labe
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,26 +48,28 @@ def read_labeled_structures(path: Path) -> tuple[list[Structure], dict[str, list
 
 
 def read_oracle_results(path: Path) -> tuple[list[Structure], dict[str, list[float]]]:
-    """Structures and labels of the successful results in a JSON-lines file."""
-    from oracles.result import OracleResult
+    """Structures and labels of the successful results in an oracle results file.
+
+    Raises:
+        DataError: a missing file, a line that is not a results record, or no successful
+            result.
+    """
+    from oracles.results_file import read_results_file
 
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    structures: list[Structure] = []
-    labels: dict[str, list[float]] = {name: [] for name in ORACLE_LABELS}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            result = OracleResult.from_json(line)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{path}:{number}: not an oracle result ({exc})") from exc
-        if not result.ok:
-            continue
-        structures.append(result.structure or result.initial_structure)
-        for name in ORACLE_LABELS:
-            value = getattr(result, name)
-            labels[name].append(math.nan if value is None else float(value))
+    records, _ = read_results_file(path)
+    results = [record.result for record in records if record.result.ok]
+    if not results:
+        raise DataError(f"{path}: no successful result among its {len(records)} record(s)")
+    own = sorted({name for result in results for name in result.properties})
+    structures = [result.structure or result.initial_structure for result in results]
+    labels: dict[str, list[float]] = {}
+    for name in ORACLE_LABELS:
+        values = [getattr(result, name) for result in results]
+        labels[name] = [math.nan if value is None else float(value) for value in values]
+    for name in own:
+        labels[name] = [float(result.properties.get(name, math.nan)) for result in results]
     return structures, labels
 
 

@@ -38,6 +38,7 @@ LOG_SCALE_PROPERTIES = frozenset({"bulk_modulus", "shear_modulus"})
 LABEL_ALIASES = {
     "mag_density": ("magnetic_density", "dft_mag_density"),
     "magnetic_density": ("mag_density", "dft_mag_density"),
+    "dft_mag_density": ("magnetic_density", "mag_density"),
 }
 """Other names under which a label may be stored (an oracle result's ``magnetic_density``, MP-20's
 ``dft_mag_density``)."""

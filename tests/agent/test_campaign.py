@@ -9,10 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
+from pydantic import ValidationError
 
+from agent.campaign.config import CampaignConfig
 from agent.campaign.store import CampaignStore
 from agent.cli import main
 from agent.writer_lock import holder_of
@@ -202,6 +206,64 @@ def test_resume_after_sigkill_repeats_and_loses_nothing(tmp_path):
     assert len(ids) == len(set(ids))  # no oracle calculation repeated
     assert sorted(ids) == sorted(picks_of(store))  # every pick evaluated: calls = unique picks
     assert [s["round"] for s in store.summaries()] == [0, 1, 2]
+
+
+@pytest.mark.usefixtures("installed_plugin")
+def test_a_plugin_property_is_optimised_and_shown_with_its_unit(
+    tmp_path, mlflow_server, capsys, monkeypatch
+):
+    """The example plug-in declares bulk_modulus (GPa); a campaign maximises it: the surrogate's
+    GP head and the adapters learn it, and the tables, the report and MLflow show its unit."""
+    directory = tmp_path / "campaign"
+    config = yaml.safe_load((REPO / "examples" / "emt_bulk_modulus.yaml").read_text())
+    config |= {
+        "directory": str(directory),
+        "generator": {**config["generator"], "num_candidates": 12, "batch_size": 12, "steps": 20},
+        "adapters": {**config["adapters"], "steps": 3, "min_labels": 2},
+        "filters": {**config["filters"], "novelty_reference": None},
+        "budget": {"rounds": 2},
+        "mlflow": {"tracking_uri": mlflow_server, "experiment": "plugin-property"},
+    }
+    config["oracle"]["settings"]["robustness"] = {"isolation": "inline"}
+    assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0
+    store = CampaignStore(directory)
+    evaluations = store.evaluations()
+    labeled = [e.result for e in evaluations if e.result.ok]
+    assert len(labeled) >= 4
+    assert all(r.properties["bulk_modulus"] > 0 for r in labeled)
+    for evaluation in evaluations:  # a failed EOS fit is a failure with its reason
+        failure = evaluation.result.failure
+        assert failure is None or failure.kind.value in {"invalid_property", "unsupported_element"}
+    summaries = store.summaries()
+    assert summaries[-1]["method"] == "qLogNEHVI"  # the GP head fitted bulk_modulus labels
+    adapted = AdaptedGenerator.load(directory / summaries[0]["adapter_model"])
+    assert list(adapted.model.specs) == ["bulk_modulus"]
+
+    monkeypatch.setenv("COLUMNS", "80")
+    capsys.readouterr()
+    assert main(["pareto", str(directory), "--out", str(tmp_path / "front.png")]) == 0
+    table = capsys.readouterr().out.split("novel after relaxation:")[0]
+    assert "bulk modulus" in table and "GPa" in table
+    assert main(["report", str(directory)]) == 0
+    report = (directory / "report.html").read_text()
+    assert "maximize bulk_modulus [GPa]" in report
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("plugin-property").experiment_id
+    (run,) = client.search_runs([experiment])
+    assert run.data.params["unit.bulk_modulus"] == "GPa"
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "hypervolume")] == [0, 1]
+
+
+def test_a_quantity_the_oracle_does_not_provide_is_a_config_error_listing_what_it_does():
+    config = campaign_config(
+        Path("unused"),
+        objectives=[{"name": "bulk_modulus", "direction": "maximize", "reference": 0.0}],
+    )
+    with pytest.raises(ValidationError) as error:
+        CampaignConfig.model_validate(config)
+    message = " ".join(str(error.value).split())
+    assert "objective: unknown quantity 'bulk_modulus'" in message
+    assert "oracle 'chgnet' provides no properties of its own" in message
 
 
 @pytest.mark.usefixtures("installed_plugin")

@@ -9,9 +9,9 @@ from pymatgen.core import Lattice, Structure
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.labels import campaign_hull, judge_novelty, label_table
-from agent.campaign.store import Evaluation
 from generator.evaluation import load_reference
 from oracles import CHGNetOracle, OracleResult, Provenance, ReferenceHull
+from oracles.results_file import ResultRecord
 
 OBJECTIVES = [{"name": "energy_per_atom", "direction": "minimize", "reference": 0.0}]
 
@@ -51,8 +51,8 @@ def test_a_rattled_rock_salt_is_known_after_relaxation_and_not_a_hit(
 
     config = campaign(tmp_path, data_dir)
     evaluations = [
-        Evaluation("r0000-00", 0, result, novelty),
-        Evaluation("r0000-01", 0, result, "novel"),  # the same label, as if judged novel
+        ResultRecord("r0000-00", result, 0, novelty),
+        ResultRecord("r0000-01", result, 0, "novel"),  # the same label, as if judged novel
     ]
     known, as_if_novel = label_table(evaluations, config, campaign_hull(config)).to_dict("records")
     assert known["feasible"] and known["stable"] and abs(known["e_above_hull"]) < 0.05
@@ -84,8 +84,8 @@ def test_e_above_hull_is_measured_against_the_campaigns_lower_results(tmp_path, 
     path = tmp_path / "hull.json.gz"
     hull.save(path)
     config = campaign(tmp_path, data_dir, hull=str(path))
-    first = Evaluation("r0000-00", 0, fake_result("FeO2", -7.3), "novel")
-    second = Evaluation("r0001-00", 1, fake_result("FeO2", -7.5), "novel")
+    first = ResultRecord("r0000-00", fake_result("FeO2", -7.3), 0, "novel")
+    second = ResultRecord("r0001-00", fake_result("FeO2", -7.5), 1, "novel")
 
     (alone,) = label_table([first], config, campaign_hull(config)).to_dict("records")
     assert alone["e_above_hull"] < 0 and alone["hit"]  # below the reference hull, for now

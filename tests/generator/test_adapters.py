@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -19,6 +20,7 @@ from generator.conditioning import (
 )
 from generator.conditioning.labels import read_labeled_structures
 from generator.conditioning.properties import raw_labels
+from generator.data.errors import DataError
 from generator.data.tensors import CrystalBatch
 from generator.model import CrystalState
 from generator.training.checkpoint import CheckpointError
@@ -187,6 +189,7 @@ def test_read_labels_from_csv_extxyz_and_oracle_results(labeled_structures, tmp_
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from oracles.result import FailureKind, OracleResult, Provenance
+    from oracles.results_file import ResultRecord, append_result
 
     structures, labels = labeled_structures
     rows = ["cif,mag_density"] + [
@@ -208,8 +211,18 @@ def test_read_labels_from_csv_extxyz_and_oracle_results(labeled_structures, tmp_
         OracleResult.failed(provenance, structures[1], FailureKind.TIMEOUT, "slow"),
         OracleResult(provenance, structures[2], None, energy_per_atom=-3.0),
     ]
-    (tmp_path / "results.jsonl").write_text("\n".join(r.to_json() for r in results))
+    with (tmp_path / "results.jsonl").open("w") as handle:
+        for number, result in enumerate(results):
+            append_result(handle, ResultRecord(f"s{number}", result))
     read, values = read_labeled_structures(tmp_path / "results.jsonl")
     assert len(read) == 2
     assert values["magnetic_density"][0] == 0.1 and math.isnan(values["magnetic_density"][1])
     assert values["energy_per_atom"][1] == -3.0
+    (tmp_path / "bare.jsonl").write_text(results[0].to_json() + "\n")
+    with pytest.raises(DataError, match=r"bare.jsonl:1: not a line of an oracle results file"):
+        read_labeled_structures(tmp_path / "bare.jsonl")
+    (tmp_path / "failed.jsonl").write_text(
+        json.dumps(ResultRecord("s", results[1]).to_dict()) + "\n"
+    )
+    with pytest.raises(DataError, match="no successful result among its 1 record"):
+        read_labeled_structures(tmp_path / "failed.jsonl")

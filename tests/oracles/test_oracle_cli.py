@@ -202,3 +202,76 @@ def test_a_second_writer_of_a_results_file_stops(
         assert main([*run, "--out", str(out), cif(tmp_path, "cu", fcc_cu)]) == 2
     assert f"is being written by PID {os.getpid()} on" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_oracle_run_and_campaign_results_both_feed_finetuning_and_surrogates(
+    tmp_path: Path,
+    bcc_fe: Structure,
+    diamond_si: Structure,
+    rocksalt_nacl: Structure,
+    fcc_cu: Structure,
+    session_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One results layout: what `oracle run` writes and what a campaign's store writes are both
+    labels for `generator finetune --labels` and `surrogate train --labels`, under the
+    quantity's name or an alias of it."""
+    from agent.campaign.store import CampaignStore
+    from generator.conditioning import AdaptedGenerator
+    from oracles.results_file import ResultRecord, read_results_file
+    from surrogates.surrogate import Surrogate
+
+    monkeypatch.setenv("MATTERLOOP_CACHE_DIR", str(session_cache))
+    out = tmp_path / "results.jsonl"
+    settings = settings_file(tmp_path, {**CHGNET, "relax": {"max_steps": 20}})
+    strained = [fcc_cu.copy() for _ in range(3)]
+    for scale, structure in zip((0.97, 1.03, 1.06), strained, strict=True):
+        structure.scale_lattice(structure.volume * scale)
+    named = {"fe": bcc_fe, "si": diamond_si, "nacl": rocksalt_nacl, "cu": fcc_cu}
+    named |= {f"cu{i}": s for i, s in enumerate(strained)}
+    inputs = [cif(tmp_path, name, structure) for name, structure in named.items()]
+    assert main(["oracle", "run", "--oracle", "chgnet", "--settings", settings, *inputs,
+                 "--out", str(out)]) == 0  # fmt: skip
+    campaign = CampaignStore(tmp_path / "campaign")
+    records, _ = read_results_file(out)
+    with campaign.results_journal() as journal:
+        for number, record in enumerate(records):
+            campaign.record(journal, ResultRecord(f"r0000-{number:02d}", record.result, 0, "novel"))
+    assert [r.round for r in campaign.evaluations()] == [0] * len(named)
+
+    surrogate_config = tmp_path / "surrogate.yaml"
+    surrogate_config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "from-results",
+                "output_dir": str(tmp_path / "surrogate"),
+                "data": {"targets": ["dft_mag_density", "energy_per_atom"]},
+                "network": {"units": 8, "nblocks": 1},
+                "training": {"epochs": 1, "batch_size": 4},
+                "tracking": {"enabled": False},
+            }
+        )
+    )
+    for labels, name in ((out, "magnetic_density"), (campaign.results_path, "mag_density")):
+        adapted = tmp_path / f"{labels.parent.name}.pt"
+        finetune = ["generator", "finetune", "--labels", str(labels), "--property", name]
+        assert main([*finetune, "--steps", "2", "--out", str(adapted)]) == 0
+        model = AdaptedGenerator.load(adapted)
+        assert list(model.model.specs) == [name]
+        assert model.info["labeled"] == {name: len(named)}
+
+        train = ["surrogate", "train", "--config", str(surrogate_config), "--labels", str(labels)]
+        assert main(train) == 0
+        assert "on dft_mag_density 4, energy_per_atom 4 labels" in capsys.readouterr().out
+        surrogate = Surrogate.load(tmp_path / "surrogate")
+        assert surrogate.targets == ["dft_mag_density", "energy_per_atom"]
+
+    assert main(["generator", "finetune", "--labels", str(out), "--property", "band_gap",
+                 "--steps", "2", "--out", str(tmp_path / "x.pt")]) == 2  # fmt: skip
+    assert "no labels for property 'band_gap'" in " ".join(capsys.readouterr().err.split())
+    surrogate_config.write_text(surrogate_config.read_text().replace("energy_per_atom", "band_gap"))
+    assert (
+        main(["surrogate", "train", "--config", str(surrogate_config), "--labels", str(out)]) == 2
+    )
+    assert "no labels for property 'band_gap'" in " ".join(capsys.readouterr().err.split())

@@ -1,7 +1,9 @@
-"""An example oracle plug-in: ASE's effective-medium potential (EMT) for fcc metals.
+"""An example oracle plug-in: ASE's effective-medium potential (EMT) for fcc metals, with a
+property of its own, the bulk modulus.
 
 Installing this package registers ``example-emt`` in the ``matterloop.oracles`` entry-point group,
-so a campaign config can say ``oracle: {name: example-emt, settings: {...}}``.
+so a campaign config can say ``oracle: {name: example-emt, settings: {...}}`` and optimise
+``bulk_modulus`` like any built-in quantity.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from collections.abc import Collection
 from importlib.metadata import version as package_version
 from typing import ClassVar
 
+from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT, parameters
 
-from oracles import CalculatorOracle, CalculatorOracleConfig
+from oracles import CalculatorOracle, CalculatorOracleConfig, OracleProperty
+from oracles.elastic import bulk_modulus
 
 
 class EMTConfig(CalculatorOracleConfig):
@@ -21,10 +25,16 @@ class EMTConfig(CalculatorOracleConfig):
 
 
 class EMTOracle(CalculatorOracle[EMTConfig]):
-    """Energies (eV) and forces (eV/Å) from ASE's EMT; no magnetic moments."""
+    """Energies (eV), forces (eV/Å) and the bulk modulus (GPa) from ASE's EMT; no magnetic
+    moments."""
 
     name: ClassVar[str] = "example-emt"
     config_type = EMTConfig
+    properties: ClassVar[tuple[OracleProperty, ...]] = (
+        OracleProperty(
+            "bulk_modulus", "GPa", "Birch–Murnaghan fit of E(V) within ±6% of the relaxed volume"
+        ),
+    )
 
     def make_calculator(self) -> Calculator:
         return EMT()
@@ -34,3 +44,6 @@ class EMTOracle(CalculatorOracle[EMTConfig]):
 
     def supported_elements(self) -> Collection[str]:
         return set(parameters)
+
+    def compute_properties(self, atoms: Atoms) -> dict[str, float]:
+        return {"bulk_modulus": bulk_modulus(atoms)}

@@ -3,7 +3,7 @@
 Each record is one line, written and pushed to disk (``fsync``) before the caller goes on, so a
 record is either complete on disk or absent. A process killed mid-write can leave a last line
 without its newline: readers skip it (a live writer may be writing it), and the next writer,
-holding the store's lock (:mod:`agent.writer_lock`), cuts it off with :func:`repair_journal`
+holding the store's writer lock, cuts it off with :func:`repair_journal`
 so that its record is redone, never half-read.
 """
 

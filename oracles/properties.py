@@ -1,0 +1,99 @@
+"""Properties an oracle returns beyond energies, forces, stress and magnetic moments.
+
+An oracle declares them in code, with unit and meaning, as a class attribute::
+
+    class MyOracle(CalculatorOracle[MyConfig]):
+        properties = (OracleProperty("bulk_modulus", "GPa", "Birch–Murnaghan fit of E(V)"),)
+
+and puts one finite number per declared name into ``OracleResult.properties``. Campaign
+objectives and constraints, surrogate heads, adapters, tables, the report and MLflow then take
+them by name, with the unit shown. A value that is missing, not a number or not finite makes the
+result a failure (kind ``invalid_property``), never a label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from numbers import Real
+from typing import Any
+
+from oracles.result import Failure, FailureKind, OracleResult
+
+RESULT_FIELDS = frozenset(f.name for f in fields(OracleResult))
+
+
+@dataclass(frozen=True)
+class OracleProperty:
+    """A property an oracle returns: its ``name`` (a Python identifier, not a result field such
+    as ``energy``), ``unit`` (e.g. ``"GPa"``, ``"eV"``, ``""`` for a pure number), a one-line
+    ``description``, and whether it is computed on the relaxed structure (``needs_relaxed``)."""
+
+    name: str
+    unit: str
+    description: str
+    needs_relaxed: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"property name {self.name!r} must be a Python identifier")
+        if self.name in RESULT_FIELDS:
+            raise ValueError(f"property name {self.name!r} is a field of every oracle result")
+
+
+def declared_properties(oracle: Any) -> tuple[OracleProperty, ...]:
+    """The properties an oracle (instance or class) declares; none when it declares nothing.
+
+    Raises:
+        TypeError: a ``properties`` attribute that is not a sequence of :class:`OracleProperty`,
+            or two of the same name.
+    """
+    declared = getattr(oracle, "properties", ())
+    if not isinstance(declared, Sequence) or not all(
+        isinstance(p, OracleProperty) for p in declared
+    ):
+        raise TypeError(
+            f"{getattr(oracle, '__name__', type(oracle).__name__)}.properties must be a tuple of "
+            "OracleProperty"
+        )
+    names = [p.name for p in declared]
+    if len(set(names)) != len(names):
+        raise TypeError(f"properties declared twice: {names}")
+    return tuple(declared)
+
+
+def property_problem(values: Mapping[str, Any], declared: Sequence[OracleProperty]) -> str | None:
+    """Why ``values`` are not one finite number per declared property; None when they are."""
+    for item in declared:
+        if item.name not in values:
+            return f"declared property {item.name!r} was not returned"
+        value = values[item.name]
+        if isinstance(value, bool) or not isinstance(value, Real):
+            return f"property {item.name!r} is a {type(value).__name__} ({value!r}), not a number"
+        if not math.isfinite(value):
+            return f"property {item.name!r} is {value} [{item.unit}], not a finite number"
+    undeclared = sorted(set(values) - {p.name for p in declared})
+    if undeclared:
+        return f"undeclared propert{'y' if len(undeclared) == 1 else 'ies'} {', '.join(undeclared)}"
+    return None
+
+
+def evaluate_checked(oracle: Any, structures: Sequence[Any]) -> list[OracleResult]:
+    """``oracle.evaluate(structures)`` with every result :func:`checked` against the properties
+    the oracle declares: how matterloop calls any oracle, built-in or plug-in."""
+    declared = declared_properties(oracle)
+    return [checked(result, declared) for result in oracle.evaluate(structures)]
+
+
+def checked(result: OracleResult, declared: Sequence[OracleProperty]) -> OracleResult:
+    """``result`` with its property values as floats, or a failed result (kind
+    ``invalid_property``) saying which value is wrong; failed results pass unchanged."""
+    if not result.ok:
+        return result
+    problem = property_problem(result.properties, declared)
+    if problem is not None:
+        return replace(
+            result, properties={}, failure=Failure(FailureKind.INVALID_PROPERTY, problem)
+        )
+    return replace(result, properties={k: float(v) for k, v in result.properties.items()})
