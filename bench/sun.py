@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 from rich.console import Console
 from tqdm import tqdm
 
@@ -233,6 +233,15 @@ def measure(structure_set: StructureSet, reference, hull) -> dict:
     return {"set": structure_set.name, **summary, "groups": groups(report.per_structure)}
 
 
+ANIONS = frozenset({"N", "O", "F", "S", "Cl", "Se", "Br", "Te", "I"})
+
+
+def has_anion(formula: str) -> bool:
+    """Whether ``formula`` holds an element that is an anion in oxides, nitrides, halides and
+    chalcogenides (where charge balance is expected)."""
+    return any(element.symbol in ANIONS for element in Composition(formula).elements)
+
+
 def groups(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     """Count, stable share and S.U.N. share of ``rows`` (per-structure figures) by SMACT
     validity and by number of elements: what a SMACT filter or a composition prior would
@@ -240,6 +249,9 @@ def groups(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     keys = {
         "SMACT-valid": lambda r: r["compositionally_valid"],
         "not SMACT-valid": lambda r: not r["compositionally_valid"],
+        "not SMACT-valid, with an anion": lambda r: (
+            not r["compositionally_valid"] and has_anion(r["formula"])
+        ),
         **{
             f"{n}{'+' * (n == 5)} element{'s' * (n > 1)}": (
                 lambda r, n=n: r["num_elements"] == n or (n == 5 and r["num_elements"] > 5)

@@ -225,10 +225,11 @@ class FilterSettings(StrictModel):
     5; E_hull of a composition with many elements needs a convex hull of as many dimensions,
     which becomes intractable), optionally charge-balanced (SMACT), not matching each other or
     a labeled structure, and novel against ``novelty_reference`` (a dataset name such as
-    ``mp_20``; None skips it). The shipped configs set ``min_elements: 2``: the shipped
-    generator's elemental cells are 9% of its samples but 7.5% of them are S.U.N. against 45%
-    of the others (``bench/sun.py``); charge balance is not required, since its charge-balanced
-    samples are S.U.N. less often than the others (41% against 53%)."""
+    ``mp_20``; None skips it). The shipped configs set ``min_elements: 2`` (the shipped
+    generator's elemental cells are 9% of its samples but 7.5% of them are S.U.N., against 45%
+    of the others; ``bench/sun.py``) and ``require_smact: true`` (alloys pass SMACT; what fails
+    it is mostly anion-rich cells such as HgCl6 or PF11, which CHGNet places near the hull but
+    no chemist would make)."""
 
     min_elements: int = Field(1, gt=0)
     max_elements: int = Field(6, gt=0)
