@@ -12,19 +12,36 @@ The calculator is named in the config as ``"package.module:callable"`` and built
         relax: {fmax: 0.03}
 
 Energies are whatever the calculator returns (eV); put only results of one calculator with one set
-of settings on one hull.
+of settings on one hull. A calculator that computes more than ASE's standard properties declares
+them here, each read from its results under its name::
+
+        properties: [{name: band_gap, unit: eV, description: "PBE band gap"}]
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from ase.calculators.calculator import Calculator
 from pydantic import Field
 
+from agent.yaml_config import StrictModel
 from oracles.base import CalculatorOracle, CalculatorOracleConfig
 from oracles.imports import import_object
+from oracles.properties import OracleProperty
+
+
+class DeclaredProperty(StrictModel):
+    """A property the calculator returns in its results under ``name``."""
+
+    name: str
+    unit: str = Field("", description="e.g. eV, GPa; empty for a pure number")
+    description: str = ""
+    needs_relaxed: bool = True
+
+    def declaration(self) -> OracleProperty:
+        return OracleProperty(self.name, self.unit, self.description, self.needs_relaxed)
 
 
 class AseOracleConfig(CalculatorOracleConfig):
@@ -35,6 +52,9 @@ class AseOracleConfig(CalculatorOracleConfig):
     elements: list[str] | None = Field(None, description="element symbols covered; null: any")
     fresh_calculator: bool = Field(
         True, description="build a new calculator for every structure (no state carried over)"
+    )
+    properties: list[DeclaredProperty] = Field(
+        default_factory=list, description="properties of the calculator's own, by result name"
     )
 
 
@@ -47,6 +67,16 @@ class AseOracle(CalculatorOracle[AseOracleConfig]):
     @property
     def reuse_calculator(self) -> bool:  # type: ignore[override]
         return not self.config.fresh_calculator
+
+    @property
+    def properties(self) -> tuple[OracleProperty, ...]:  # type: ignore[override]
+        return tuple(p.declaration() for p in self.config.properties)
+
+    @classmethod
+    def properties_for(cls, settings: Mapping[str, Any]) -> tuple[OracleProperty, ...]:
+        """The properties an oracle built with ``settings`` declares (they come from its
+        settings, not its class)."""
+        return cls.from_settings(settings).properties
 
     def make_calculator(self) -> Calculator:
         factory = import_object(self.config.calculator)

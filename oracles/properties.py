@@ -49,17 +49,33 @@ def declared_properties(oracle: Any) -> tuple[OracleProperty, ...]:
         TypeError: a ``properties`` attribute that is not a sequence of :class:`OracleProperty`,
             or two of the same name.
     """
-    declared = getattr(oracle, "properties", ())
+    owner = getattr(oracle, "__name__", type(oracle).__name__)
+    return valid_declarations(getattr(oracle, "properties", ()), owner)
+
+
+def declared_properties_for(target: Any, settings: Mapping[str, Any]) -> tuple[OracleProperty, ...]:
+    """The properties an oracle class ``target`` built with ``settings`` declares: from its
+    ``properties_for(settings)`` where they depend on its settings (the generic ``ase``
+    oracle), else from the class (:func:`declared_properties`).
+
+    Raises:
+        TypeError: as :func:`declared_properties`; pydantic's ValidationError: bad settings.
+    """
+    properties_for = getattr(target, "properties_for", None)
+    if callable(properties_for):
+        return valid_declarations(properties_for(settings), target.__name__)
+    return declared_properties(target)
+
+
+def valid_declarations(declared: Any, owner: str) -> tuple[OracleProperty, ...]:
+    """``declared`` as a tuple, checked: :class:`OracleProperty` items of distinct names."""
     if not isinstance(declared, Sequence) or not all(
         isinstance(p, OracleProperty) for p in declared
     ):
-        raise TypeError(
-            f"{getattr(oracle, '__name__', type(oracle).__name__)}.properties must be a tuple of "
-            "OracleProperty"
-        )
+        raise TypeError(f"{owner}.properties must be a tuple of OracleProperty")
     names = [p.name for p in declared]
     if len(set(names)) != len(names):
-        raise TypeError(f"properties declared twice: {names}")
+        raise TypeError(f"{owner}: properties declared twice: {names}")
     return tuple(declared)
 
 

@@ -20,7 +20,7 @@ from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
 from generator.sampling import SamplerConfig
 from oracles.distributed import CONNECT_TIMEOUT_S
-from oracles.properties import OracleProperty, declared_properties
+from oracles.properties import OracleProperty, declared_properties_for
 from oracles.references import SHIPPED_HULLS
 from oracles.registry import OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
@@ -305,10 +305,14 @@ class CampaignConfig(StrictModel):
     @model_validator(mode="after")
     def consistent(self) -> Self:
         try:
-            provided = declared_properties(resolve_oracle_class(self.oracle.name))
-            declare_oracle_properties(self.oracle.name, provided)
-        except (ValueError, TypeError) as exc:
+            oracle_class = resolve_oracle_class(self.oracle.name)
+        except ValueError as exc:
             raise ValueError(f"oracle.name: {exc}") from exc
+        try:
+            provided = declared_properties_for(oracle_class, self.oracle.settings)
+            declare_oracle_properties(self.oracle.name, provided)
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise ValueError(f"oracle.settings: {exc}") from exc
         for field, items in (("objective", self.objectives), ("constraint", self.constraints)):
             for item in items:
                 check_quantity(item.name, field, self.oracle.name, provided)

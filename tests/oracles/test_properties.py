@@ -124,3 +124,30 @@ def test_bulk_modulus_of_emt_copper_and_a_compressed_cell() -> None:
     atoms.set_cell(atoms.cell * 0.9, scale_atoms=True)
     with pytest.raises(OracleFailure, match="no minimum within ±6% of the volume"):
         bulk_modulus(atoms)
+
+
+def test_the_ase_oracle_declares_properties_in_its_settings() -> None:
+    from agent.campaign.config import CampaignConfig
+    from agent.campaign.quantities import quantity
+    from oracles import build_oracle
+
+    settings = {
+        "calculator": "tests.oracles.test_properties:GapEMT",
+        "calculator_kwargs": {"gap": 1.5},
+        "properties": [{"name": "band_gap", "unit": "eV", "description": "made up"}],
+        "relax": None,
+        "robustness": {"isolation": "inline"},
+    }
+    (result,) = evaluate_checked(build_oracle("ase", settings), [CU])
+    assert result.ok and result.properties == {"band_gap": 1.5}
+    config = CampaignConfig.model_validate(
+        {
+            "name": "gap",
+            "objectives": [{"name": "band_gap", "direction": "maximize", "reference": 0.0}],
+            "oracle": {"name": "ase", "settings": settings},
+        }
+    )
+    assert config.modelled == ["band_gap"] and quantity("band_gap").unit == "eV"
+    undeclared = {**settings, "properties": []}
+    (result,) = evaluate_checked(build_oracle("ase", undeclared), [CU])
+    assert result.ok and result.properties == {}  # an undeclared calculator result is ignored
