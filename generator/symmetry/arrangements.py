@@ -158,7 +158,7 @@ def _placed_template(arrangement: WyckoffArrangement, seed: int) -> SymmetryTemp
                     names,
                     counts,
                     sites=[species[name] for name in names],
-                    seed=seed * PLACEMENT_TRIES + attempt,
+                    random_state=seed * PLACEMENT_TRIES + attempt,
                 )
             except Exception:  # pyxtal raises bare RuntimeErrors and more on failed placements
                 continue
