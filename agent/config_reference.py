@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.quantities import QUANTITIES
+from generator.data.quantities import quantities_table
 from generator.model import DiffusionModelConfig
 from generator.training.config import TrainConfig
 from oracles.registry import BUILTIN_ORACLES
@@ -238,20 +239,32 @@ def section_markdown(schema: Schema, path: str, level: int) -> Iterator[str]:
 
 
 def quantities_markdown() -> Iterator[str]:
-    """The quantities objectives and constraints may name."""
+    """The quantities objectives and constraints may name, and every quantity's one name."""
     yield "### Quantities"
     yield ""
     yield (
         "What `objectives[].name` and `constraints[].name` may be: one of these, a property "
-        "the campaign's oracle declares (`OracleProperty`, e.g. the example plug-in's "
-        "`bulk_modulus` in GPa), or `package.module:function` (a function of a pymatgen "
-        "`Structure` returning a float)."
+        "the campaign's oracle declares (`OracleProperty`: `bulk_modulus` in GPa from "
+        "`chgnet`/`sevennet` with `bulk_modulus: true`, `band_gap` in eV from `gpaw` with "
+        "`band_gap: true`, or a plug-in's own), or `package.module:function` (a function of a "
+        "pymatgen `Structure` returning a float)."
     )
     yield ""
     yield "| name | unit | from |"
     yield "|---|---|---|"
     for name, item in QUANTITIES.items():
         yield f"| `{name}` | {escape(item.unit)} | {item.source} |"
+    yield ""
+    yield "### Names and aliases"
+    yield ""
+    yield (
+        "One name and one unit per quantity, everywhere: campaign configs, `generator finetune "
+        "--property`, `generator sample --condition`, label files and datasets. An alias means "
+        "its quantity (MP-20's `dft_mag_density` is `magnetic_density`); an oracle that declares "
+        "one of these quantities uses its name and unit (`matterloop data quantities`)."
+    )
+    yield ""
+    yield from quantities_table()
     yield ""
 
 

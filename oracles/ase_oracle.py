@@ -20,7 +20,7 @@ them here, each read from its results under its name::
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 from ase.calculators.calculator import Calculator
@@ -71,12 +71,6 @@ class AseOracle(CalculatorOracle[AseOracleConfig]):
     @property
     def properties(self) -> tuple[OracleProperty, ...]:  # type: ignore[override]
         return tuple(p.declaration() for p in self.config.properties)
-
-    @classmethod
-    def properties_for(cls, settings: Mapping[str, Any]) -> tuple[OracleProperty, ...]:
-        """The properties an oracle built with ``settings`` declares (they come from its
-        settings, not its class)."""
-        return cls.from_settings(settings).properties
 
     def make_calculator(self) -> Calculator:
         factory = import_object(self.config.calculator)

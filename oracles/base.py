@@ -68,6 +68,12 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
         """Build from a plain mapping (e.g. YAML), validated into the typed config."""
         return cls(cls.config_type.model_validate(dict(settings or {})))
 
+    @classmethod
+    def properties_for(cls, settings: Mapping[str, Any]) -> tuple[OracleProperty, ...]:
+        """The properties an oracle built with ``settings`` declares (some depend on its
+        settings; building one makes no calculator)."""
+        return tuple(cls.from_settings(settings).properties)
+
     # -- what a subclass provides -------------------------------------------------------------
 
     @abstractmethod

@@ -2,6 +2,9 @@
 
 Spin-polarized PBE (by default) in a plane-wave basis with Fermi–Dirac smearing; k-points from a
 density in points per Å⁻¹ of reciprocal length, so cells of any size get comparable sampling.
+With ``band_gap: true`` it also returns the Kohn–Sham band gap (eV) of the final geometry: the
+eigenvalues of a non-self-consistent calculation on the converged density, on a denser Γ-centred
+k-mesh (``band_gap_kpt_density``), both spin channels where spin-polarized, 0 for a metal.
 Every atom starts with ``initial_magmom`` (µB) unless the input structure carries a ``magmom``
 site property. Optionally relaxed through the shared ASE path (:mod:`oracles.relax`); by default
 a single point, since DFT relaxations are expensive.
@@ -19,6 +22,7 @@ from collections.abc import Collection
 from importlib.metadata import version as package_version
 from typing import ClassVar
 
+import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from pydantic import Field
@@ -26,6 +30,7 @@ from pymatgen.core import Element
 
 from oracles.base import CalculatorOracle, CalculatorOracleConfig
 from oracles.config import RelaxConfig
+from oracles.properties import OracleProperty
 from oracles.result import FailureKind, OracleFailure
 
 
@@ -45,6 +50,17 @@ class GPAWConfig(CalculatorOracleConfig):
     scf_energy_tolerance: float = Field(
         5e-4, gt=0, description="SCF energy change per valence electron, eV"
     )
+    band_gap: bool = Field(False, description="also return band_gap (eV) of the final geometry")
+    band_gap_kpt_density: float = Field(
+        5.0, gt=0, description="k-points per Å⁻¹ of the non-self-consistent band-gap mesh"
+    )
+
+
+BAND_GAP = OracleProperty(
+    "band_gap", "eV", "Kohn–Sham band gap, non-self-consistent on a dense mesh"
+)
+EMPTY_BANDS = 4
+"""Converged bands above the occupied ones in the band-gap calculation (twice as many computed)."""
 
 
 @functools.cache
@@ -92,6 +108,28 @@ class GPAWOracle(CalculatorOracle[GPAWConfig]):
 
     def supported_elements(self) -> Collection[str]:
         return elements_with_setups(self.config.xc)
+
+    @property
+    def properties(self) -> tuple[OracleProperty, ...]:  # type: ignore[override]
+        return (BAND_GAP,) if self.config.band_gap else ()
+
+    def compute_properties(self, atoms: Atoms) -> dict[str, float]:
+        """The band gap (eV) from the converged density of ``atoms.calc``: occupied bands and
+        ``EMPTY_BANDS`` more, on the irreducible points of the band-gap mesh."""
+        if not self.config.band_gap:
+            return {}
+        from ase.dft.bandgap import bandgap
+
+        scf = atoms.calc
+        occupied = int(np.ceil(scf.get_number_of_electrons() / 2))
+        bands = scf.fixed_density(
+            kpts={"density": self.config.band_gap_kpt_density, "gamma": True},
+            nbands=occupied + 2 * EMPTY_BANDS,
+            convergence={"bands": occupied + EMPTY_BANDS},
+            txt=None,
+        )
+        gap, _, _ = bandgap(bands, output=None)
+        return {BAND_GAP.name: float(gap)}
 
     def prepare(self, atoms: Atoms) -> Atoms:
         if self.config.spin_polarized and not atoms.get_initial_magnetic_moments().any():

@@ -6,36 +6,69 @@ import numpy as np
 from ase import Atoms
 from ase.eos import EquationOfState
 from ase.units import GPa
+from pydantic import Field
 
+from agent.yaml_config import StrictModel
+from oracles.config import RelaxConfig
+from oracles.properties import OracleProperty
+from oracles.relax import relax_atoms
 from oracles.result import FailureKind, OracleFailure
 
 EOS_STRAIN = 0.06
 """Largest relative volume change of the fit, each way."""
 EOS_POINTS = 7
 
+BULK_MODULUS = OracleProperty(
+    "bulk_modulus", "GPa", "Birch–Murnaghan fit of E(V) around the relaxed volume"
+)
 
-def bulk_modulus(atoms: Atoms, strain: float = EOS_STRAIN, points: int = EOS_POINTS) -> float:
-    """Bulk modulus (GPa) of ``atoms`` (calculator attached, ideally relaxed): energies at
-    ``points`` volumes from ``1 - strain`` to ``1 + strain`` times the volume, fractional
-    positions and cell shape kept, fitted with the Birch–Murnaghan equation of state (ASE).
-    ``atoms`` is left unchanged.
+
+class EOSConfig(StrictModel):
+    """The equation-of-state fit: ``points`` volumes from ``1 - strain`` to ``1 + strain`` times
+    the relaxed volume; at each, positions and cell shape relaxed at that volume (the E(V) of
+    hydrostatic compression, as an experiment under pressure sees it) unless
+    ``relax_each_volume`` is false (the relaxed cell scaled rigidly: clamped ions, a stiffer
+    upper bound)."""
+
+    strain: float = Field(EOS_STRAIN, gt=0, lt=0.5, description="largest relative volume change")
+    points: int = Field(EOS_POINTS, ge=5, description="volumes in the fit")
+    relax_each_volume: bool = Field(
+        True, description="relax positions and cell shape at each volume (constant volume)"
+    )
+
+
+def bulk_modulus(
+    atoms: Atoms,
+    eos: EOSConfig | None = None,
+    relax: RelaxConfig | None = None,
+    min_distance: float = 0.5,
+) -> float:
+    """Bulk modulus (GPa) of ``atoms`` (calculator attached, relaxed): energies at ``eos.points``
+    (default :class:`EOSConfig`) volumes from ``1 - eos.strain`` to ``1 + eos.strain`` times the
+    volume, each relaxed at constant volume with ``relax`` when ``eos.relax_each_volume`` (and
+    ``relax`` is given), fitted with the Birch–Murnaghan equation of state (ASE). ``atoms`` keeps
+    its geometry; ``min_distance`` (Å) is the closest approach allowed in those relaxations.
 
     Raises:
-        OracleFailure (``invalid_property``): E(V) with its minimum outside the sampled volumes,
-            a fit that fails, or a modulus that is not positive and finite.
+        OracleFailure: ``invalid_property`` for E(V) with its minimum outside the sampled volumes,
+            a fit that fails, or a modulus that is not positive and finite; ``exploded`` for a
+            relaxation at some volume that leaves physical ground.
     """
+    eos = eos or EOSConfig()
     volumes, energies = [], []
-    for scale in np.linspace(1 - strain, 1 + strain, points):
+    for scale in np.linspace(1 - eos.strain, 1 + eos.strain, eos.points):
         strained = atoms.copy()
         strained.calc = atoms.calc
         strained.set_cell(atoms.cell * scale ** (1 / 3), scale_atoms=True)
+        if eos.relax_each_volume and relax is not None:
+            relax_atoms(strained, relax, min_distance, constant_volume=True)
         volumes.append(strained.get_volume())
         energies.append(strained.get_potential_energy())
     lowest = int(np.argmin(energies))
-    if lowest in (0, points - 1):
+    if lowest in (0, eos.points - 1):
         raise OracleFailure(
             FailureKind.INVALID_PROPERTY,
-            f"E(V) has no minimum within ±{strain:.0%} of the volume (lowest energy at the "
+            f"E(V) has no minimum within ±{eos.strain:.0%} of the volume (lowest energy at the "
             f"{'smallest' if lowest == 0 else 'largest'} volume): the structure is not at its "
             "equilibrium volume",
         )

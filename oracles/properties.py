@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from numbers import Real
 from typing import Any
 
+from generator.data.quantities import known_quantity
 from oracles.result import Failure, FailureKind, OracleResult
 
 RESULT_FIELDS = frozenset(f.name for f in fields(OracleResult))
@@ -28,7 +29,9 @@ RESULT_FIELDS = frozenset(f.name for f in fields(OracleResult))
 class OracleProperty:
     """A property an oracle returns: its ``name`` (a Python identifier, not a result field such
     as ``energy``), ``unit`` (e.g. ``"GPa"``, ``"eV"``, ``""`` for a pure number), a one-line
-    ``description``, and whether it is computed on the relaxed structure (``needs_relaxed``)."""
+    ``description``, and whether it is computed on the relaxed structure (``needs_relaxed``).
+    A quantity of :mod:`generator.data.quantities` goes by its canonical name and unit there
+    (``bulk_modulus`` in GPa, not ``dft_bulk_modulus`` or MPa)."""
 
     name: str
     unit: str
@@ -40,6 +43,16 @@ class OracleProperty:
             raise ValueError(f"property name {self.name!r} must be a Python identifier")
         if self.name in RESULT_FIELDS:
             raise ValueError(f"property name {self.name!r} is a field of every oracle result")
+        known = known_quantity(self.name)
+        if known is not None and known.name != self.name:
+            raise ValueError(
+                f"property name {self.name!r} is an alias of {known.name!r}; declare {known.name!r}"
+            )
+        if known is not None and known.unit != self.unit:
+            raise ValueError(
+                f"property {self.name!r} is in {known.unit}, the one unit of this quantity in "
+                f"matterloop, not {self.unit or 'no unit'}; convert the value"
+            )
 
 
 def declared_properties(oracle: Any) -> tuple[OracleProperty, ...]:

@@ -91,6 +91,24 @@ def atoms_to_structure(atoms: Atoms) -> Structure:
     )
 
 
+def relax_atoms(
+    atoms: Atoms, relax: RelaxConfig, min_distance: float, constant_volume: bool = False
+) -> tuple[bool, int]:
+    """Relax ``atoms`` (calculator attached) in place: positions, and the cell when
+    ``relax.relax_cell`` (its shape only when ``constant_volume``). Whether it converged within
+    ``relax.max_steps``, and the steps taken.
+
+    Raises :class:`OracleFailure` (``EXPLODED``) as soon as a step leaves physical ground.
+    """
+    target = (
+        FrechetCellFilter(atoms, constant_volume=constant_volume) if relax.relax_cell else atoms
+    )
+    optimizer = OPTIMIZERS[relax.optimizer](target, logfile=None)
+    optimizer.attach(lambda: check_physical(atoms, min_distance, optimizer.nsteps))
+    converged = bool(optimizer.run(fmax=relax.fmax, steps=relax.max_steps))
+    return converged, optimizer.nsteps
+
+
 def relax_and_label(
     atoms: Atoms, calculator: Calculator, relax: RelaxConfig | None, min_distance: float
 ) -> Labels:
@@ -102,11 +120,7 @@ def relax_and_label(
     atoms.calc = calculator
     converged = steps = None
     if relax is not None:
-        target = FrechetCellFilter(atoms) if relax.relax_cell else atoms
-        optimizer = OPTIMIZERS[relax.optimizer](target, logfile=None)
-        optimizer.attach(lambda: check_physical(atoms, min_distance, optimizer.nsteps))
-        converged = bool(optimizer.run(fmax=relax.fmax, steps=relax.max_steps))
-        steps = optimizer.nsteps
+        converged, steps = relax_atoms(atoms, relax, min_distance)
     check_physical(atoms, min_distance)
     magmoms, total = magnetic_moments(atoms)
     return Labels(

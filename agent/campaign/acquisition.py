@@ -44,6 +44,11 @@ def feature_model(gps: Sequence[Model], embedding_dim: int, num_computed: int) -
     return ModelList(*gps, *(column_model(embedding_dim + j) for j in range(num_computed)))
 
 
+def acquisition_name(objectives: Sequence[ObjectiveConfig]) -> str:
+    """The acquisition function :func:`select` uses for ``objectives``."""
+    return "qLogNEHVI" if len(objectives) > 1 else "qLogNEI"
+
+
 def outcome_constraints(
     constraints: Sequence[ConstraintConfig], outputs: Sequence[str]
 ) -> list[Callable[[torch.Tensor], torch.Tensor]]:

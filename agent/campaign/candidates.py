@@ -1,10 +1,10 @@
 """Which generated structures are worth scoring: :func:`filter_candidates`.
 
 A candidate is kept when it is structurally valid (interatomic distances ≥ 0.5 Å, volume ≥ 0.1
-Å³), has at least and at most given numbers of elements, is charge-balanced if required (SMACT),
-has every computed quantity defined (e.g. HHI), matches no earlier candidate and no labeled
-structure, and (with a reference set) is novel. Matching is pymatgen's ``StructureMatcher``
-with MatterGen's tolerances (ltol 0.2, stol 0.3, angle 5°).
+Å³), has no more sites than allowed, has at least and at most given numbers of elements, is
+charge-balanced if required (SMACT), has every computed quantity defined (e.g. HHI), matches no
+earlier candidate and no labeled structure, and (with a reference set) is novel. Matching is
+pymatgen's ``StructureMatcher`` with MatterGen's tolerances (ltol 0.2, stol 0.3, angle 5°).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class FilterReport:
 
     generated: int = 0
     invalid: int = 0
+    too_many_atoms: int = 0
     too_few_elements: int = 0
     too_many_elements: int = 0
     not_charge_balanced: int = 0
@@ -70,6 +71,9 @@ def filter_candidates(
     for structure in generated:
         if not structurally_valid(structure):
             report.invalid += 1
+            continue
+        if settings.max_atoms is not None and len(structure) > settings.max_atoms:
+            report.too_many_atoms += 1
             continue
         num_elements = len(structure.composition.elements)
         if num_elements < settings.min_elements:

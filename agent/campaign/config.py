@@ -3,27 +3,33 @@
 A campaign optimizes *objectives* under *constraints*, both named by a quantity of
 :mod:`agent.campaign.quantities` (e.g. ``magnetic_density`` in µB/Å³ from the oracle,
 ``hhi_production`` from composition, ``e_above_hull`` in eV/atom from the oracle and the reference
-hull). Every error names the field, e.g. ``acquisition.q: Input should be greater than 0``.
+hull); an alias of :mod:`generator.data.quantities` (``hhi``) is read as its canonical name.
+Every error names the field, e.g. ``acquisition.q: Input should be greater than 0``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from agent.campaign.quantities import QUANTITIES, Source, declare_oracle_properties, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
 from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
+from generator.data.quantities import canonical_name, known_quantity
 from generator.sampling import SamplerConfig
 from oracles.distributed import CONNECT_TIMEOUT_S
 from oracles.properties import OracleProperty, declared_properties_for
 from oracles.references import SHIPPED_HULLS
-from oracles.registry import OracleSpec, resolve_oracle_class
+from oracles.registry import BUILTIN_ORACLES, OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
+
+QuantityName = Annotated[str, AfterValidator(canonical_name)]
+"""A quantity's name; an alias (``hhi``, ``dft_mag_density``) becomes its canonical name
+(:mod:`generator.data.quantities`)."""
 
 
 def check_quantity(name: str, field: str, oracle: str, provided: Sequence[OracleProperty]) -> None:
@@ -37,6 +43,17 @@ def check_quantity(name: str, field: str, oracle: str, provided: Sequence[Oracle
             raise ValueError(f"{field}: {exc}") from exc
         return
     offered = ", ".join(f"{p.name} [{p.unit}]" for p in provided) or "no properties of its own"
+    known = known_quantity(name)
+    if known is not None:
+        switches = [
+            key for key, cls in BUILTIN_ORACLES.items() if name in cls.config_type.model_fields
+        ]
+        where = ", ".join(f"{key} ({name}: true)" for key in switches)
+        where = f"; built-in oracles that return it: {where}" if switches else ""
+        raise ValueError(
+            f"{field}: {name} [{known.unit}] is not provided by oracle {oracle!r} with these "
+            f"settings (it provides {offered}){where}"
+        )
     raise ValueError(
         f"{field}: unknown quantity {name!r}; built-in: {', '.join(sorted(QUANTITIES))}; oracle "
         f"{oracle!r} provides {offered}; or a function 'package.module:function' of a structure"
@@ -51,7 +68,9 @@ class ObjectiveConfig(StrictModel):
     (``>=`` when maximizing, ``<=`` when minimizing) to count as a hit.
     """
 
-    name: str = Field(description="a quantity: built-in, declared by the oracle, or a function")
+    name: QuantityName = Field(
+        description="a quantity: built-in, declared by the oracle, or a function"
+    )
     direction: Literal["maximize", "minimize"]
     source: Source | None = Field(
         None, description="'oracle' or 'function'; checked against the quantity when given"
@@ -84,7 +103,7 @@ class ObjectiveConfig(StrictModel):
 class ConstraintConfig(StrictModel):
     """A bound on a quantity, e.g. ``{name: e_above_hull, max: 0.1}`` (eV/atom)."""
 
-    name: str
+    name: QuantityName
     max: float | None = None
     min: float | None = None
 
@@ -146,7 +165,7 @@ class GeneratorSettings(StrictModel):
             element_numbers(value)  # ConditionError, a ValueError, names the unknown symbol
         return value
 
-    conditions: dict[str, str | float | int] = Field(default_factory=dict)
+    conditions: dict[QuantityName, str | float | int] = Field(default_factory=dict)
     target_step: float = Field(0.1, gt=0)
 
 
@@ -164,7 +183,7 @@ class AdapterSettings(StrictModel):
     """
 
     every: int = Field(0, ge=0)
-    properties: tuple[str, ...] = ()
+    properties: tuple[QuantityName, ...] = ()
     steps: int = Field(300, gt=0)
     min_labels: int = Field(16, gt=0)
     prior: str | None = Field(None, description="dataset the adapters learn first, e.g. mp_20")
@@ -192,7 +211,7 @@ class SurrogateSettings(StrictModel):
     head: HeadConfig = Field(default_factory=HeadConfig)
     prior: str | None = Field(None, description="dataset whose labels seed the heads, e.g. mp_20")
     prior_labels: int = Field(500, ge=4, description="structures of the prior dataset")
-    prior_quantities: tuple[str, ...] | None = Field(
+    prior_quantities: tuple[QuantityName, ...] | None = Field(
         None, description="modelled quantities taught by the prior (None: all it labels)"
     )
 
@@ -229,10 +248,12 @@ class FilterSettings(StrictModel):
     generator's elemental cells are 9% of its samples but 7.5% of them are S.U.N., against 45%
     of the others; ``bench/sun.py``) and ``require_smact: true`` (alloys pass SMACT; what fails
     it is mostly anion-rich cells such as HgCl6 or PF11, which CHGNet places near the hull but
-    no chemist would make)."""
+    no chemist would make). ``max_atoms`` caps the sites per cell, for oracles whose cost grows
+    steeply with it (plane-wave DFT: about N³)."""
 
     min_elements: int = Field(1, gt=0)
     max_elements: int = Field(6, gt=0)
+    max_atoms: int | None = Field(None, gt=0, description="most sites per cell (None: any)")
     require_smact: bool = False
     novelty_reference: str | None = "mp_20"
     data_dir: Path | None = None

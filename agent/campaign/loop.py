@@ -25,7 +25,7 @@ from pymatgen.core import Structure
 from rich.console import Console
 from rich.progress import Progress
 
-from agent.campaign.acquisition import feature_model, select
+from agent.campaign.acquisition import acquisition_name, feature_model, select
 from agent.campaign.candidates import Candidates, filter_candidates
 from agent.campaign.config import CampaignConfig
 from agent.campaign.distributed import (
@@ -323,7 +323,7 @@ class Campaign:
             )
             for i, j in enumerate(chosen)
         ]
-        return picks, acquisition.kind
+        return picks, acquisition_name(self.config.objectives)
 
     # ---------------------------------------------------------------------------- surrogate
     def build_surrogate(self) -> Surrogate:

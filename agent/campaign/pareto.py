@@ -46,7 +46,8 @@ def front_mask(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> np
 
 def hypervolume(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> float:
     """Hypervolume dominated by the feasible rows, in the product of the objectives' units
-    (0 when none is feasible or none beats the reference point)."""
+    (0 when none is feasible or none beats the reference point); with one objective, the length
+    from the reference to the best value."""
     feasible = table["feasible"].to_numpy(dtype=bool)
     if not feasible.any():
         return 0.0
@@ -55,6 +56,8 @@ def hypervolume(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> f
     better = (values > reference).all(dim=-1)
     if not better.any():
         return 0.0
+    if len(objectives) == 1:
+        return float((values[better] - reference).max())
     return float(DominatedPartitioning(reference, values[better]).compute_hypervolume())
 
 
@@ -77,8 +80,12 @@ def fronts_figure(
 ) -> Figure:
     """Scatter of the first two objectives of every labeled structure (feasible and novel after
     relaxation filled, feasible but not novel as crosses, infeasible hollow) with the Pareto front
-    after each round, earlier rounds faded, and the front of the novel results dashed."""
-    x_objective, y_objective = objectives[0], objectives[min(1, len(objectives) - 1)]
+    after each round, earlier rounds faded, and the front of the novel results dashed. With one
+    objective, its values against the oracle calls, with the best so far
+    (:func:`best_so_far_figure`)."""
+    if len(objectives) == 1:
+        return best_so_far_figure(table, objectives[0], units[0])
+    x_objective, y_objective = objectives[0], objectives[1]
     figure = Figure(figsize=(6.4, 4.8), dpi=120)
     axes = figure.add_subplot()
     labeled = table[table["ok"].astype(bool)]  # an empty column has dtype object
@@ -135,6 +142,41 @@ def fronts_figure(
     axes.set_xlabel(f"{x_objective.name} [{units[0]}] ({x_objective.direction})")
     axes.set_ylabel(f"{y_objective.name} [{units[-1]}] ({y_objective.direction})")
     axes.set_title("Pareto front (earlier rounds faded)")
+    axes.legend(loc="best", fontsize="small")
+    figure.tight_layout()
+    return figure
+
+
+def best_so_far_figure(table: pd.DataFrame, objective: ObjectiveConfig, unit: str) -> Figure:
+    """A single objective against the oracle calls (feasible and novel after relaxation filled,
+    feasible but not novel as crosses, infeasible hollow), with the best feasible value so far
+    and the best feasible novel one."""
+    figure = Figure(figsize=(6.4, 4.8), dpi=120)
+    axes = figure.add_subplot()
+    calls = np.arange(1, len(table) + 1)
+    values = table[objective.name].to_numpy(dtype=float)
+    ok = table["ok"].to_numpy(dtype=bool)
+    feasible = table["feasible"].to_numpy(dtype=bool)
+    novel = feasible & table["novel"].to_numpy(dtype=bool)
+    kinds = (
+        (ok & ~feasible, {"facecolors": "none", "edgecolors": "0.6", "label": "infeasible"}),
+        (novel, {"color": "0.35", "label": "feasible, novel"}),
+        (
+            feasible & ~novel,
+            {"marker": "x", "color": "tab:orange", "label": "feasible, not novel after relaxation"},
+        ),
+    )
+    for mask, style in kinds:
+        axes.scatter(calls[mask], values[mask], **style)
+    for mask, style in ((feasible, {"color": "tab:red"}), (novel, {"color": "tab:green"})):
+        signed = np.where(mask, objective.sign * values, -np.inf)
+        best = objective.sign * np.maximum.accumulate(signed)
+        shown = np.isfinite(best)
+        label = "best feasible" if mask is feasible else "best feasible novel"
+        axes.step(calls[shown], best[shown], where="post", label=label, **style)
+    axes.set_xlabel("oracle calls")
+    axes.set_ylabel(f"{objective.name} [{unit}] ({objective.direction})")
+    axes.set_title("Objective against oracle calls")
     axes.legend(loc="best", fontsize="small")
     figure.tight_layout()
     return figure

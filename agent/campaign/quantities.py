@@ -18,6 +18,7 @@ from typing import Literal
 
 from pymatgen.core import Structure
 
+from generator.data.quantities import KNOWN_QUANTITIES, canonical_name
 from oracles.hull import ReferenceHull
 from oracles.imports import import_object
 from oracles.properties import OracleProperty
@@ -74,31 +75,53 @@ def hhi(structure: Structure) -> float:
         raise UndefinedQuantity(str(exc)) from exc
 
 
+def unit(name: str) -> str:
+    """The unit of a quantity of :mod:`generator.data.quantities`."""
+    return KNOWN_QUANTITIES[name].unit
+
+
 QUANTITIES: dict[str, Quantity] = {
     q.name: q
     for q in (
         Quantity(
             "magnetic_density",
-            "µB/Å³",
+            unit("magnetic_density"),
             "oracle",
             from_result=lambda r, _: r.magnetic_density,
             label="mag. density",
         ),
         Quantity(
-            "total_magnetization", "µB", "oracle", from_result=absolute_magnetization, label="|M|"
+            "total_magnetization",
+            unit("total_magnetization"),
+            "oracle",
+            from_result=absolute_magnetization,
+            label="|M|",
         ),
         Quantity(
             "energy_per_atom",
-            "eV/atom",
+            unit("energy_per_atom"),
             "oracle",
             from_result=lambda r, _: r.energy_per_atom,
             label="energy",
         ),
-        Quantity("e_above_hull", "eV/atom", "oracle", from_result=e_above_hull, label="E_hull"),
-        Quantity("hhi_production", "0–10,000", "function", from_structure=hhi, label="HHI"),
-        Quantity("density", "g/cm³", "function", from_structure=lambda s: float(s.density)),
+        Quantity(
+            "e_above_hull",
+            unit("e_above_hull"),
+            "oracle",
+            from_result=e_above_hull,
+            label="E_hull",
+        ),
+        Quantity(
+            "hhi_production",
+            unit("hhi_production"),
+            "function",
+            from_structure=hhi,
+            label="HHI",
+        ),
+        Quantity("density", unit("density"), "function", from_structure=lambda s: float(s.density)),
     )
 }
+"""The built-in quantities; their names and units are those of :mod:`generator.data.quantities`."""
 
 
 DECLARED: dict[str, Quantity] = {}
@@ -130,8 +153,9 @@ def declare_oracle_properties(oracle: str, properties: Sequence[OracleProperty])
 
 
 def quantity(name: str) -> Quantity:
-    """The quantity ``name``: a built-in, a property declared by an oracle
+    """The quantity ``name`` (or its alias): a built-in, a property declared by an oracle
     (:func:`declare_oracle_properties`), or a ``"package.module:function"`` of a structure."""
+    name = canonical_name(name)
     if name in QUANTITIES:
         return QUANTITIES[name]
     if name in DECLARED:

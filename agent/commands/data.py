@@ -14,6 +14,7 @@ from agent.commands.arguments import add_data_dir_argument
 from generator.data import compute_stats, load_dataset_split, resolve_data_dir
 from generator.data.fetch import Checksum, FetchError, download, known_source, split_destination
 from generator.data.paths import SPLITS, canonical_dataset_name
+from generator.data.quantities import KNOWN_QUANTITIES
 from generator.data.stats import DatasetStats
 
 HISTOGRAM_WIDTH = 40
@@ -66,6 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     arrangements.add_argument("--out", type=Path, required=True, help="table file (.json.gz)")
     arrangements.set_defaults(handler=run_arrangements)
 
+    quantities = commands.add_parser(
+        "quantities",
+        help="list the quantities matterloop knows, their units and aliases",
+        description="The one name and unit of each quantity, as campaigns, `generator finetune "
+        "--property`, `generator sample --condition` and label files use them; an alias (e.g. "
+        "MP-20's dft_mag_density) means the same quantity everywhere. An oracle may declare "
+        "more properties of its own.",
+    )
+    quantities.set_defaults(handler=run_quantities)
+
 
 def stats_tables(split: str, stats: DatasetStats) -> list[Table]:
     """Rich tables for one split's statistics."""
@@ -103,6 +114,18 @@ def stats_tables(split: str, stats: DatasetStats) -> list[Table]:
             name, f"{r.count:,}", f"{r.minimum:.4g}", f"{r.median:.4g}", f"{r.maximum:.4g}"
         )
     return [summary, histogram, elements, labels]
+
+
+def run_quantities(args: argparse.Namespace) -> int:
+    table = Table(title="quantities (any name or alias may be used)")
+    table.add_column("name", no_wrap=True)
+    table.add_column("unit", no_wrap=True)
+    for column in ("aliases", "meaning"):
+        table.add_column(column, overflow="fold")
+    for item in KNOWN_QUANTITIES.values():
+        table.add_row(item.name, item.unit, ", ".join(item.aliases), item.description)
+    Console().print(table)
+    return 0
 
 
 def run_stats(args: argparse.Namespace) -> int:

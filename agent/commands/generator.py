@@ -25,6 +25,7 @@ from generator.conditioning.errors import ConditionError
 from generator.conditioning.labels import read_labeled_structures
 from generator.conditioning.properties import element_numbers
 from generator.data.errors import DataError
+from generator.data.quantities import canonical_name
 from generator.devices import resolve_device
 from generator.guided import (
     composition_request,
@@ -112,8 +113,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="TARGET",
-        help="property target for an adapted model, repeatable: mag_density=0.2, hhi<1500, "
-        "'mag_density>0.15', '0.1<band_gap<2', chemical_system=Li-Co-O, space_group=225",
+        help="property target for an adapted model, repeatable: magnetic_density=0.2, "
+        "hhi_production<1500, 'magnetic_density>0.15', '0.1<band_gap<2', "
+        "chemical_system=Li-Co-O, space_group=225 (names or aliases: matterloop data quantities)",
     )
     sample.add_argument(
         "--guidance",
@@ -143,7 +145,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune property adapters on labeled structures",
         description="Train one adapter per property on a base model (frozen unless --full) and "
         "write an adapted model file for `generator sample --condition`. chemical_system, "
-        "space_group and hhi are read off the structures when the labels lack them.",
+        "space_group and hhi_production are read off the structures when the labels lack them. "
+        "A property's labels are found under its name or an alias (`matterloop data "
+        "quantities`: e.g. dft_mag_density for magnetic_density).",
     )
     finetune.add_argument("--base", type=Path, help="base model file (default: shipped base model)")
     finetune.add_argument(
@@ -161,7 +165,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         required=True,
         metavar="NAME",
-        help="conditioned property, repeatable (e.g. mag_density, hhi, chemical_system)",
+        help="conditioned property, repeatable (e.g. magnetic_density, hhi_production, "
+        "bulk_modulus, chemical_system)",
     )
     finetune.add_argument("--steps", type=positive_int, default=300)
     finetune.add_argument("--batch-size", type=positive_int, default=32)
@@ -313,10 +318,12 @@ def restricted_elements(system: str | None) -> tuple[int, ...] | None:
 
 
 def parse_conditions(texts: list[str]) -> dict[str, str]:
-    """``--condition`` options by property name; a property given twice is an error."""
+    """``--condition`` options by canonical property name; a property given twice (under any of
+    its names) is an error."""
     conditions = {}
     for text in texts:
         name, value = split_condition(text)
+        name = canonical_name(name)
         if name in conditions:
             raise ConditionError(f"--condition: {name} given twice")
         conditions[name] = value

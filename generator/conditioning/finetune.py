@@ -19,6 +19,7 @@ from generator.conditioning.errors import ConditionError
 from generator.conditioning.model_io import AdaptedGenerator
 from generator.conditioning.properties import PropertySpec, PropertyValues, raw_labels
 from generator.data.canonical import canonicalize
+from generator.data.quantities import canonical_name
 from generator.data.readers import structure_problem
 from generator.data.tensors import CrystalBatch, CrystalTensors, collate, structure_to_tensors
 from generator.devices import resolve_device
@@ -36,7 +37,7 @@ class FinetuneConfig:
     drop_probability: chance that a crystal loses all its conditions in a step.
     full: train the base network's weights too (default: adapters only, base frozen).
     log_properties: scalars to log-transform; ``None`` = the heavy-tailed defaults
-        (:data:`generator.conditioning.properties.LOG_SCALE_PROPERTIES`).
+        (:attr:`generator.data.quantities.KnownQuantity.log_scale`).
     adapter: sizes of fresh adapters.
     seed: order of crystals, noise and dropping.
     device: where the network trains (see :func:`generator.devices.resolve_device`); the
@@ -87,7 +88,9 @@ def property_specs(
         if name in previous:
             specs.append(previous[name])
             continue
-        log = None if config.log_properties is None else name in config.log_properties
+        log = None
+        if config.log_properties is not None:
+            log = name in {canonical_name(p) for p in config.log_properties}
         labels = raw[name]
         numeric = [v for v in labels if isinstance(v, int | float) and math.isfinite(v)]
         specs.append(PropertySpec.fit(name, numeric, log=log))
@@ -110,7 +113,9 @@ def finetune(
             skipped.
         labels: property name → one label per structure, ``nan`` where unknown; chemical system,
             space group and (absent an HHI label) HHI are read off the structures.
-        properties: the conditioned property names, in order; duplicates are errors.
+        properties: the conditioned property names, in order, canonical or aliases
+            (:mod:`generator.data.quantities`; the model stores canonical names); duplicates
+            are errors.
 
     Raises:
         ConditionError: no properties, duplicates, missing labels or too few usable structures.
@@ -118,6 +123,7 @@ def finetune(
     """
     config = config or FinetuneConfig()
     device = resolve_device(config.device)
+    properties = [canonical_name(name) for name in properties]
     if not properties or len(set(properties)) != len(properties):
         raise ConditionError(f"need distinct property names, got {list(properties)}")
     raw = {name: raw_labels(name, structures, labels) for name in properties}

@@ -2,13 +2,16 @@
 
 Three kinds of property condition the generator:
 
-* ``scalar`` (any other name, e.g. ``mag_density`` in µB/Å³, ``hhi`` on the 0-10,000 scale): the
-  label, optionally log-transformed, standardized with the fine-tuning labels' mean and std;
+* ``scalar`` (any other name, e.g. ``magnetic_density`` in µB/Å³, ``hhi_production`` on the
+  0-10,000 scale): the label, optionally log-transformed, standardized with the fine-tuning
+  labels' mean and std;
 * ``chemical_system``: the set of elements, e.g. ``Li-Co-O``, a multi-hot vector over elements;
 * ``space_group``: the international number 1-230 (``SpacegroupAnalyzer``, symprec 0.1 Å).
 
 Chemical system and space group are read off the structures themselves; so is the HHI
-(``hhi`` or ``hhi_production``) when no HHI label is given.
+(``hhi_production``) when no HHI label is given. Scalars go by the names of
+:mod:`generator.data.quantities`: an alias (``mag_density``, MP-20's ``dft_mag_density``, ``hhi``)
+means its canonical quantity, and labels are found under any of its names.
 """
 
 from __future__ import annotations
@@ -24,24 +27,15 @@ from pymatgen.core import Element, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from generator.conditioning.errors import ConditionError
+from generator.data.quantities import canonical_name, known_quantity, stored_names
 from generator.diffusion.atom_types import MAX_Z
 
 CHEMICAL_SYSTEM = "chemical_system"
 SPACE_GROUP = "space_group"
-HHI = "hhi"
-COMPUTED_HHI = (HHI, "hhi_production")
-"""Names of the production HHI, read off a structure's composition when no label is given."""
+HHI = "hhi_production"
+"""The production HHI, read off a structure's composition when no label is given."""
 SYMPREC = 0.1
 NUM_SPACE_GROUPS = 230
-LOG_SCALE_PROPERTIES = frozenset({"bulk_modulus", "shear_modulus"})
-"""Heavy-tailed scalars that are log-transformed by default."""
-LABEL_ALIASES = {
-    "mag_density": ("magnetic_density", "dft_mag_density"),
-    "magnetic_density": ("mag_density", "dft_mag_density"),
-    "dft_mag_density": ("magnetic_density", "mag_density"),
-}
-"""Other names under which a label may be stored (an oracle result's ``magnetic_density``, MP-20's
-``dft_mag_density``)."""
 
 
 class PropertyKind(StrEnum):
@@ -54,7 +48,7 @@ def property_kind(name: str) -> PropertyKind:
     """The kind of property ``name``; :class:`ConditionError` for names unfit as module keys."""
     if not name.isidentifier():
         raise ConditionError(
-            f"property name {name!r} must be a Python identifier (e.g. mag_density)"
+            f"property name {name!r} must be a Python identifier (e.g. magnetic_density)"
         )
     if name == CHEMICAL_SYSTEM:
         return PropertyKind.CHEMICAL_SYSTEM
@@ -85,11 +79,14 @@ class PropertySpec:
 
     @classmethod
     def fit(cls, name: str, labels: Sequence[float] = (), log: bool | None = None) -> PropertySpec:
-        """The spec of ``name``, normalised by ``labels`` (``nan`` = unknown) for scalars.
+        """The spec of ``name`` (canonical, :func:`canonical_name`), normalised by ``labels``
+        (``nan`` = unknown) for scalars, on a log scale by default for heavy-tailed quantities
+        (:attr:`~generator.data.quantities.KnownQuantity.log_scale`: bulk and shear moduli).
 
         Raises:
             ConditionError: a scalar with under two known labels, or a log scale with labels ≤ 0.
         """
+        name = canonical_name(name)
         kind = property_kind(name)
         if kind != PropertyKind.SCALAR:
             return cls(name, kind)
@@ -97,7 +94,9 @@ class PropertySpec:
         values = values[np.isfinite(values)]
         if values.size < 2:
             raise ConditionError(f"{name}: need at least two labeled structures, got {values.size}")
-        log = name in LOG_SCALE_PROPERTIES if log is None else log
+        if log is None:
+            known = known_quantity(name)
+            log = known is not None and known.log_scale
         if log and (values <= 0).any():
             raise ConditionError(f"{name}: a log scale needs positive labels")
         transformed = np.log(values) if log else values
@@ -216,8 +215,9 @@ def structure_hhi(structure: Structure) -> float:
 def raw_labels(
     name: str, structures: Sequence[Structure], labels: Mapping[str, Sequence[float]]
 ) -> list[object]:
-    """One raw label of ``name`` per structure: given in ``labels`` (under the name or an alias),
-    or read off the structure (chemical system, space group, HHI).
+    """One raw label of ``name`` per structure: given in ``labels`` (under any of its names,
+    :func:`~generator.data.quantities.stored_names`), or read off the structure (chemical system,
+    space group, HHI).
 
     Raises:
         ConditionError: a scalar with neither labels nor a rule to compute it, or labels of the
@@ -228,9 +228,9 @@ def raw_labels(
         return [chemical_system(s) for s in structures]
     if kind == PropertyKind.SPACE_GROUP:
         return [space_group_number(s) for s in structures]
-    key = next((k for k in (name, *LABEL_ALIASES.get(name, ())) if k in labels), None)
+    key = next((k for k in stored_names(name) if k in labels), None)
     if key is None:
-        if name in COMPUTED_HHI:
+        if canonical_name(name) == HHI:
             return [structure_hhi(s) for s in structures]
         known = ", ".join(sorted(labels)) or "none"
         raise ConditionError(f"no labels for property {name!r} (labels given: {known})")

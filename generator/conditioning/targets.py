@@ -25,6 +25,7 @@ from generator.conditioning.properties import (
     PropertySpec,
     element_numbers,
 )
+from generator.data.quantities import canonical_name
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NAME = r"[A-Za-z_]\w*"
@@ -75,8 +76,9 @@ class Target:
 
 
 def split_condition(text: str) -> tuple[str, object]:
-    """``name`` and value of a command-line condition: ``mag_density=0.2``, ``hhi<1500``,
-    ``mag_density>0.15``, ``0.1<band_gap<2``, ``chemical_system=Li-Co-O``, ``space_group=225``.
+    """``name`` and value of a command-line condition: ``magnetic_density=0.2``, ``hhi<1500``,
+    ``magnetic_density>0.15``, ``0.1<band_gap<2``, ``chemical_system=Li-Co-O``,
+    ``space_group=225``.
 
     The value is the text after ``=``, or the range as ``>0.15`` / ``<1500`` / ``0.1<x<2``.
     """
@@ -124,17 +126,22 @@ def parse_target(spec: PropertySpec, value: object) -> Target:
 def parse_targets(
     specs: Mapping[str, PropertySpec], conditions: Mapping[str, object]
 ) -> dict[str, Target]:
-    """Targets of ``conditions`` (property name → value) for a model conditioned on ``specs``.
+    """Targets of ``conditions`` (property name or alias → value) for a model conditioned on
+    ``specs``, keyed by the model's names.
 
     Raises:
         ConditionError: a property the model is not conditioned on, or a bad value.
     """
+    by_canonical = {canonical_name(name): name for name in specs}
     targets = {}
     for name, value in conditions.items():
-        if name not in specs:
+        stored = by_canonical.get(canonical_name(name))
+        if stored is None:
             known = ", ".join(specs) or "none"
             raise ConditionError(f"the model has no adapter for {name!r} (conditioned on: {known})")
-        targets[name] = parse_target(specs[name], value)
+        if stored in targets:
+            raise ConditionError(f"{stored} given twice (as {name!r})")
+        targets[stored] = parse_target(specs[stored], value)
     return targets
 
 

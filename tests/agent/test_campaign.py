@@ -262,8 +262,11 @@ def test_a_quantity_the_oracle_does_not_provide_is_a_config_error_listing_what_i
     with pytest.raises(ValidationError) as error:
         CampaignConfig.model_validate(config)
     message = " ".join(str(error.value).split())
-    assert "objective: unknown quantity 'bulk_modulus'" in message
-    assert "oracle 'chgnet' provides no properties of its own" in message
+    assert "objective: bulk_modulus [GPa] is not provided by oracle 'chgnet'" in message
+    assert "(it provides no properties of its own)" in message
+    assert "return it: chgnet (bulk_modulus: true), sevennet (bulk_modulus: true)" in message
+    config["oracle"] = {"name": "chgnet", "settings": {"bulk_modulus": True}}
+    assert CampaignConfig.model_validate(config).modelled[0] == "bulk_modulus"
 
 
 @pytest.mark.usefixtures("installed_plugin")

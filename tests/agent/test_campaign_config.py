@@ -49,7 +49,7 @@ def test_minimal_config_gets_defaults(tmp_path):
         ({"objectives": []}, "objectives: Tuple should have at least 1 item"),
         (
             {"objectives": [{"name": "band_gap", "direction": "maximize", "reference": 0}]},
-            "unknown quantity 'band_gap'",
+            "objective: band_gap .eV. is not provided by oracle 'chgnet' with these settings",
         ),
         (
             {"objectives": [{"name": "density", "direction": "up", "reference": 0}]},

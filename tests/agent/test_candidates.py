@@ -1,4 +1,4 @@
-"""Which generated structures a campaign scores: element-count bounds, charge balance,
+"""Which generated structures a campaign scores: atom and element-count bounds, charge balance,
 duplicates and labeled structures."""
 
 from __future__ import annotations
@@ -35,6 +35,13 @@ def test_element_bounds_drop_elemental_cells_and_count_them() -> None:
     fewer = filter_candidates([IRON, SALT], [], [], settings(max_elements=1))
     assert [s.composition.reduced_formula for s in fewer.structures] == ["Fe"]
     assert fewer.report.too_many_elements == 1
+
+
+def test_cells_above_the_atom_cap_are_dropped_and_counted() -> None:
+    capped = filter_candidates([IRON, SALT, ALLOY], [], [], settings(max_atoms=2))
+    assert [len(s) for s in capped.structures] == [2, 2]  # SALT's conventional cell has 8
+    assert capped.report.too_many_atoms == 1
+    assert filter_candidates([SALT], [], [], settings()).report.too_many_atoms == 0
 
 
 def test_charge_balance_is_required_only_when_asked() -> None:

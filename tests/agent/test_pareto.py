@@ -47,6 +47,15 @@ def test_hypervolume_is_zero_without_feasible_points_beyond_the_reference():
     assert hypervolume(table([("z", 0, -0.1, 100.0)]), OBJECTIVES) == 0.0
 
 
+def test_one_objective_has_the_length_to_its_best_value_and_a_plot(tmp_path):
+    stiffness = (ObjectiveConfig(name="hhi_production", direction="minimize", reference=10000),)
+    assert hypervolume(table(ROWS), stiffness) == pytest.approx(10000 - 1000.0)
+    assert hypervolume(table(ROWS[3:]), stiffness) == 0.0
+    assert list(front_table(table(ROWS), stiffness)["id"]) == ["b"]
+    plot_fronts(table(ROWS), stiffness, tmp_path / "one.png", ["HHI"])
+    assert (tmp_path / "one.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_plot_is_written(tmp_path):
     plot_fronts(table(ROWS), OBJECTIVES, tmp_path / "p.png", ["µB/Å³", "HHI"])
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"

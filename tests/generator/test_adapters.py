@@ -27,12 +27,12 @@ from generator.training.checkpoint import CheckpointError
 from generator.training.model_io import TrainedGenerator
 
 SPECS = [
-    PropertySpec.fit("mag_density", [0.0, 0.1, 0.2, 0.3]),
+    PropertySpec.fit("magnetic_density", [0.0, 0.1, 0.2, 0.3]),
     PropertySpec.fit("chemical_system"),
     PropertySpec.fit("space_group"),
 ]
 RAW = {
-    "mag_density": [0.05, 0.25, None, 0.1, 0.2],
+    "magnetic_density": [0.05, 0.25, None, 0.1, 0.2],
     "chemical_system": ["Li-Co-O", "Fe-O", "Na-Cl", None, "Si"],
     "space_group": [225, 1, 221, 62, None],
 }
@@ -88,10 +88,10 @@ def test_base_is_frozen_unless_fully_finetuned(tiny_generator) -> None:
 def test_conditions_are_dropped_together_at_the_given_rate(tiny_generator) -> None:
     model = AdaptedModel(tiny_generator.model, SPECS)
     count = 20_000
-    raw = {"mag_density": [0.1] * count, "space_group": [225] * count}
+    raw = {"magnetic_density": [0.1] * count, "space_group": [225] * count}
     conditions = model.encode(raw, count)
     dropped = drop_conditions(conditions, 0.2, torch.Generator().manual_seed(0))
-    absent = ~dropped["mag_density"].present
+    absent = ~dropped["magnetic_density"].present
     assert abs(absent.float().mean().item() - 0.2) < 0.01
     assert torch.equal(absent, ~dropped["space_group"].present)
     assert not dropped["chemical_system"].present.any()  # never given
@@ -137,17 +137,22 @@ def test_finetuning_trains_adapters_only_and_continues(
     structures, labels = labeled_structures
     before = {k: v.clone() for k, v in tiny_generator.model.state_dict().items()}
     config = FinetuneConfig(steps=3, batch_size=8)
+    # properties by alias: the model keeps the canonical names of generator.data.quantities
     adapted = finetune(tiny_generator, structures, labels, ["mag_density", "space_group"], config)
     after = adapted.model.base.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
-    mix_in = adapted.model.adapters["mag_density"].blocks[0].mix_in.weight
+    mix_in = adapted.model.adapters["magnetic_density"].blocks[0].mix_in.weight
     assert mix_in.abs().sum() > 0
-    assert adapted.info["labeled"] == {"mag_density": 15, "space_group": 16}
+    assert adapted.info["labeled"] == {"magnetic_density": 15, "space_group": 16}
     path = tmp_path / "adapted.pt"
     adapted.save(path)
-    more = finetune(AdaptedGenerator.load(path), structures, labels, ["mag_density", "hhi"], config)
-    assert more.model.specs["mag_density"] == adapted.model.specs["mag_density"]
-    assert set(more.model.specs) == {"mag_density", "hhi"} and more.info["steps"] == 6
+    properties = ["magnetic_density", "hhi"]
+    more = finetune(AdaptedGenerator.load(path), structures, labels, properties, config)
+    assert more.model.specs["magnetic_density"] == adapted.model.specs["magnetic_density"]
+    assert set(more.model.specs) == {"magnetic_density", "hhi_production"}
+    assert more.info["steps"] == 6
+    with pytest.raises(ValueError, match="need distinct property names"):
+        finetune(tiny_generator, structures, labels, ["mag_density", "magnetic_density"], config)
     full = finetune(
         tiny_generator, structures, labels, ["mag_density"], FinetuneConfig(steps=2, full=True)
     )

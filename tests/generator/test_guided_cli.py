@@ -24,8 +24,9 @@ def test_finetune_then_sample_with_conditions(
     finetune += [str(tmp_path / "labels.extxyz"), "--steps", "3", "--out", str(adapted)]
     assert main([*finetune, "--property", "mag_density", "--property", "chemical_system"]) == 0
     printed = " ".join(capsys.readouterr().out.split())
-    assert "fine-tuned mag_density, chemical_system on 16 structures" in printed
-    assert list(AdaptedGenerator.load(adapted).model.specs) == ["mag_density", "chemical_system"]
+    assert "fine-tuned magnetic_density, chemical_system on 16 structures" in printed
+    specs = AdaptedGenerator.load(adapted).model.specs
+    assert list(specs) == ["magnetic_density", "chemical_system"]  # the alias's canonical name
 
     out = tmp_path / "samples"
     sample = ["generator", "sample", "--checkpoint", str(adapted), "--steps", "3", "--num", "4"]
@@ -35,15 +36,15 @@ def test_finetune_then_sample_with_conditions(
     frames = read(out / "samples.extxyz", index=":")
     assert len(frames) == 4
     assert all(f.info["target_chemical_system"] == "Fe-O" for f in frames)
-    assert all(f.info["target_mag_density"] >= 0.15 for f in frames)
+    assert all(f.info["target_magnetic_density"] >= 0.15 for f in frames)
     printed = " ".join(capsys.readouterr().out.split())
     assert "0 diverged crystals dropped" in printed
-    assert "targets mag_density>0.15, chemical_system=Fe-O" in printed
+    assert "targets magnetic_density>0.15, chemical_system=Fe-O" in printed
 
     errors = {
         "cannot read condition": [*sample, "--condition", "mag_density"],
-        "no adapter for 'hhi'": [*sample, "--condition", "hhi<1500"],
-        "mag_density given twice": [*sample, *conditions, "--condition", "mag_density=0.1"],
+        "no adapter for 'hhi_production'": [*sample, "--condition", "hhi<1500"],
+        "magnetic_density given twice": [*sample, *conditions, "--condition", "magnetic_density=0"],
     }
     for message, argv in errors.items():
         assert main(argv) == 2

@@ -61,3 +61,27 @@ def test_element_without_paw_dataset_is_refused(gpaw_oracle: GPAWOracle) -> None
 
     (result,) = gpaw_oracle.evaluate([Structure(Lattice.cubic(3.5), ["Cf"], [[0, 0, 0]])])
     assert result.failure.kind is FailureKind.UNSUPPORTED_ELEMENT
+
+
+def test_band_gaps_of_a_semiconductor_an_ionic_insulator_and_a_metal(diamond_si) -> None:
+    """PBE gaps: Si 0.61 eV (indirect, near 0.85 Γ–X), MgO 4.45 eV; metals have none. The
+    gap mesh (5 k-points per Å⁻¹: 10×10×10 for Si) reaches Si's conduction-band minimum; MgO's
+    oxygen needs a converged density (500 eV, 2.5 k-points per Å⁻¹)."""
+    import numpy as np
+    from pymatgen.core import Lattice
+
+    fcc = np.array([[0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]])
+    silicon = Structure(Lattice(fcc * 5.47), ["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]])
+    magnesia = Structure(Lattice(fcc * 4.25), ["Mg", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    aluminium = Structure(Lattice(fcc * 4.04), ["Al"], [[0, 0, 0]])
+    gap = {"band_gap": True, "robustness": {"timeout_s": 300}}
+    with GPAWOracle.from_settings({**FAST, **gap}) as oracle:
+        assert [(p.name, p.unit) for p in oracle.properties] == [("band_gap", "eV")]
+        si, al = oracle.evaluate([silicon, aluminium])
+    with GPAWOracle.from_settings({**gap, "ecut": 500.0, "kpt_density": 2.5}) as oracle:
+        (mgo,) = oracle.evaluate([magnesia])
+    assert si.ok and al.ok and mgo.ok, (si.failure, al.failure, mgo.failure)
+    assert si.properties["band_gap"] == pytest.approx(0.6, abs=0.15)
+    assert mgo.properties["band_gap"] > 4.0
+    assert al.properties["band_gap"] == 0.0
+    assert GPAWOracle.properties_for({}) == ()

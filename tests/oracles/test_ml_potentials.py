@@ -81,3 +81,31 @@ def test_sevennet_shares_the_path_but_has_no_moments(bcc_fe: Structure) -> None:
     assert result.provenance.oracle == "sevennet"
     assert result.structure.volume == pytest.approx(11.6, rel=0.05)
     assert -9.0 < result.energy_per_atom < -7.5
+
+
+def test_bulk_modulus_of_silicon_and_diamond(diamond_si: Structure) -> None:
+    """EOS fits around the relaxed volume: PBE gives 88 GPa for Si and 432 GPa for diamond
+    (experiment 98 and 443); CHGNet is known to be somewhat soft."""
+    diamond = Structure(
+        diamond_si.lattice.matrix * 3.567 / 5.40, ["C", "C"], diamond_si.frac_coords
+    )
+    settings = {"threads": 1, "bulk_modulus": True, "robustness": {"isolation": "inline"}}
+    oracle = CHGNetOracle.from_settings(settings)
+    assert [p.name for p in oracle.properties] == ["bulk_modulus"]
+    assert [p.unit for p in oracle.properties] == ["GPa"]
+    si, c = oracle.evaluate([diamond_si, diamond])
+    assert si.ok and c.ok, (si.failure, c.failure)
+    assert si.properties["bulk_modulus"] == pytest.approx(88, rel=0.2)
+    assert c.properties["bulk_modulus"] == pytest.approx(432, rel=0.1)
+    assert si.structure.volume == pytest.approx(
+        2 * 20.4, rel=0.03
+    )  # the relaxed cell, not a strained one
+
+
+def test_bulk_modulus_is_declared_only_when_asked_and_needs_a_relaxation() -> None:
+    assert CHGNetOracle.properties_for({}) == ()
+    assert [p.name for p in SevenNetOracle.properties_for({"bulk_modulus": True})] == [
+        "bulk_modulus"
+    ]
+    with pytest.raises(ValueError, match="bulk_modulus needs relax"):
+        CHGNetOracle.from_settings({"bulk_modulus": True, "relax": None})
