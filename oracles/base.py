@@ -59,9 +59,17 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
     (:mod:`oracles.properties`), computed by :meth:`compute_properties`."""
 
     def __init__(self, config: ConfigT | None = None) -> None:
+        """Raises :class:`ValueError` for a declared property that needs a relaxed structure
+        (``OracleProperty.needs_relaxed``) when the config does not relax."""
         self.config: ConfigT = config if config is not None else self.config_type()
         self._calculator: Calculator | None = None
         self._worker: WorkerProcess | None = None
+        needing = [p.name for p in self.properties if p.needs_relaxed]
+        if needing and self.config.relax is None:
+            raise ValueError(
+                f"{', '.join(needing)} needs a relaxed structure: set relax: {{...}} in the "
+                f"{self.name} settings"
+            )
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None = None) -> Self:

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from importlib.metadata import version as package_version
-from typing import ClassVar, Self, TypeVar
+from typing import ClassVar, TypeVar
 
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from pydantic import Field, model_validator
+from pydantic import Field
 from pymatgen.core import Element
 
 from oracles.base import CalculatorOracle, CalculatorOracleConfig
@@ -44,15 +44,6 @@ class MLPotentialConfig(CalculatorOracleConfig):
         False, description="also return bulk_modulus (GPa): an E(V) fit around the relaxed volume"
     )
     eos: EOSConfig = EOSConfig()
-
-    @model_validator(mode="after")
-    def relaxed_for_bulk_modulus(self) -> Self:
-        if self.bulk_modulus and self.relax is None:
-            raise ValueError(
-                "bulk_modulus needs relax: the equation of state is fitted around the relaxed "
-                "volume (set relax: {...} or bulk_modulus: false)"
-            )
-        return self
 
 
 MLConfigT = TypeVar("MLConfigT", bound=MLPotentialConfig)

@@ -29,7 +29,8 @@ RESULT_FIELDS = frozenset(f.name for f in fields(OracleResult))
 class OracleProperty:
     """A property an oracle returns: its ``name`` (a Python identifier, not a result field such
     as ``energy``), ``unit`` (e.g. ``"GPa"``, ``"eV"``, ``""`` for a pure number), a one-line
-    ``description``, and whether it is computed on the relaxed structure (``needs_relaxed``).
+    ``description``, and whether it is computed on the relaxed structure (``needs_relaxed``: a
+    calculator oracle declaring it must relax, which is checked when the oracle is built).
     A quantity of :mod:`generator.data.quantities` goes by its canonical name and unit there
     (``bulk_modulus`` in GPa, not ``dft_bulk_modulus`` or MPa)."""
 

@@ -107,5 +107,5 @@ def test_bulk_modulus_is_declared_only_when_asked_and_needs_a_relaxation() -> No
     assert [p.name for p in SevenNetOracle.properties_for({"bulk_modulus": True})] == [
         "bulk_modulus"
     ]
-    with pytest.raises(ValueError, match="bulk_modulus needs relax"):
+    with pytest.raises(ValueError, match="bulk_modulus needs a relaxed structure"):
         CHGNetOracle.from_settings({"bulk_modulus": True, "relax": None})

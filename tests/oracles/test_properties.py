@@ -134,7 +134,9 @@ def test_the_ase_oracle_declares_properties_in_its_settings() -> None:
     settings = {
         "calculator": "tests.oracles.test_properties:GapEMT",
         "calculator_kwargs": {"gap": 1.5},
-        "properties": [{"name": "band_gap", "unit": "eV", "description": "made up"}],
+        "properties": [
+            {"name": "band_gap", "unit": "eV", "description": "made up", "needs_relaxed": False}
+        ],
         "relax": None,
         "robustness": {"isolation": "inline"},
     }
@@ -148,6 +150,9 @@ def test_the_ase_oracle_declares_properties_in_its_settings() -> None:
         }
     )
     assert config.modelled == ["band_gap"] and quantity("band_gap").unit == "eV"
+    relaxed_only = {**settings, "properties": [{"name": "band_gap", "unit": "eV"}]}
+    with pytest.raises(ValueError, match="band_gap needs a relaxed structure: set relax"):
+        build_oracle("ase", relaxed_only)
     undeclared = {**settings, "properties": []}
     (result,) = evaluate_checked(build_oracle("ase", undeclared), [CU])
     assert result.ok and result.properties == {}  # an undeclared calculator result is ignored
