@@ -9,13 +9,16 @@ from typing import Literal
 from pydantic import Field
 
 from agent.yaml_config import StrictModel, load_yaml_config
+from generator.data.quantities import QuantityName
 
 
 class DataConfig(StrictModel):
     """Which labeled structures train the network and calibrate the uncertainty head.
 
-    ``targets`` are label names of the dataset (e.g. ``formation_energy_per_atom`` in eV/atom,
-    ``dft_mag_density`` in µB/Å³). The heads are calibrated on ``max_calibration`` structures
+    ``targets`` are quantities (:mod:`generator.data.quantities`; e.g.
+    ``formation_energy_per_atom`` in eV/atom, ``magnetic_density`` in µB/Å³), found in the dataset
+    under any of their names (MP-20's ``dft_mag_density``); an alias given here is stored as its
+    canonical name. The heads are calibrated on ``max_calibration`` structures
     (all when None) drawn at random from ``calibration_split``; the network trains on the rest of
     ``train_splits`` (at most ``max_train``), so it never sees a calibration structure even when
     the calibration split is also a training split.
@@ -31,7 +34,7 @@ class DataConfig(StrictModel):
     dataset: str = "mp_20"
     data_dir: Path | None = None
     results: Path | None = None
-    targets: tuple[str, ...] = Field(min_length=1)
+    targets: tuple[QuantityName, ...] = Field(min_length=1)
     train_splits: tuple[Literal["train", "val", "test"], ...] = ("train",)
     calibration_split: Literal["train", "val", "test"] = "val"
     max_train: int | None = Field(default=None, gt=0)

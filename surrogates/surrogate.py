@@ -21,6 +21,7 @@ from botorch.models import ModelList, SingleTaskGP
 from matgl.models import MatGLModel
 from pymatgen.core import Structure
 
+from generator.data.quantities import canonical_name, stored_names
 from generator.training.checkpoint import load_tensors
 from surrogates.config import HeadConfig
 from surrogates.errors import SurrogateError
@@ -54,7 +55,8 @@ class Surrogate:
     Args:
         network: an intensive MatGL model; only its embedding is used, so its outputs need not
             be the targets (a network trained on formation energy can featurize for E_hull).
-        targets: label names, in the order of the model's outputs.
+        targets: quantity names (aliases become canonical: generator.data.quantities), in the
+            order of the model's outputs.
         head: GP head settings.
     """
 
@@ -63,7 +65,7 @@ class Surrogate:
     ) -> None:
         check_network(network)
         self.network = network.eval()
-        self.targets = list(targets)
+        self.targets = [canonical_name(t) for t in targets]
         self.head = head or HeadConfig()
         self.embeddings = torch.empty(0, 0, dtype=torch.double)
         self.labels = torch.empty(0, len(self.targets), dtype=torch.double)
@@ -91,11 +93,13 @@ class Surrogate:
     def add(
         self, structures: Sequence[Structure], labels: Mapping[str, Sequence[float] | np.ndarray]
     ) -> None:
-        """Add labeled structures; ``labels[target]`` is ``(n,)``, NaN where unknown."""
-        missing = set(self.targets) - set(labels)
+        """Add labeled structures; ``labels[target]`` (under any name of the target's quantity)
+        is ``(n,)``, NaN where unknown."""
+        keys = {t: next((k for k in stored_names(t) if k in labels), None) for t in self.targets}
+        missing = [t for t, key in keys.items() if key is None]
         if missing:
             raise SurrogateError(f"labels missing for {', '.join(sorted(missing))}")
-        values = np.stack([np.asarray(labels[t], dtype=float) for t in self.targets], axis=-1)
+        values = np.stack([np.asarray(labels[keys[t]], dtype=float) for t in self.targets], -1)
         self.add_embedded(self.embed(structures), torch.as_tensor(values))
 
     def add_embedded(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
@@ -226,7 +230,7 @@ class Surrogate:
                 restore_head(surrogate.head_data(i), gp_state)
                 for i, gp_state in enumerate(state["gp_states"])
             ]
-            surrogate.scales = meta["scales"]
+            surrogate.scales = {canonical_name(t): s for t, s in meta["scales"].items()}
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise SurrogateError(
                 f"{path}: head.pt and surrogate.json do not match ({exc!r})"

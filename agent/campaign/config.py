@@ -11,25 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from agent.campaign.quantities import QUANTITIES, Source, declare_oracle_properties, quantity
 from agent.yaml_config import StrictModel, load_yaml_config
 from generator.conditioning.properties import element_numbers
 from generator.data.paths import canonical_dataset_name
-from generator.data.quantities import canonical_name, known_quantity
+from generator.data.quantities import QuantityName, known_quantity
 from generator.sampling import SamplerConfig
 from oracles.distributed import CONNECT_TIMEOUT_S
 from oracles.properties import OracleProperty, declared_properties_for
 from oracles.references import SHIPPED_HULLS
 from oracles.registry import BUILTIN_ORACLES, OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
-
-QuantityName = Annotated[str, AfterValidator(canonical_name)]
-"""A quantity's name; an alias (``hhi``, ``dft_mag_density``) becomes its canonical name
-(:mod:`generator.data.quantities`)."""
 
 
 def check_quantity(name: str, field: str, oracle: str, provided: Sequence[OracleProperty]) -> None:

@@ -25,6 +25,7 @@ from rich.progress import track
 
 from generator.data.atomic import atomic_path
 from generator.data.paths import canonical_dataset_name, resolve_cache_dir, split_path
+from generator.data.quantities import stored_names
 from generator.data.readers import MAX_ATOMIC_NUMBER, finish_crystal, iter_raw_crystals
 from generator.data.records import CrystalRecord, SkipReport
 from generator.data.tensors import CrystalTensors
@@ -79,10 +80,13 @@ class CrystalDataset(torch.utils.data.Dataset):
         return dict(zip(self.property_names, self.property_values[index].tolist(), strict=True))
 
     def property(self, name: str) -> np.ndarray:
-        """``(B,)`` values of the label ``name``."""
-        if name not in self.property_names:
+        """``(B,)`` values of the label ``name``, stored under it or any other name of its
+        quantity (:func:`generator.data.quantities.stored_names`: ``magnetic_density`` reads
+        MP-20's ``dft_mag_density``)."""
+        stored = next((n for n in stored_names(name) if n in self.property_names), None)
+        if stored is None:
             raise KeyError(f"no property {name!r}; available: {', '.join(self.property_names)}")
-        return self.property_values[:, self.property_names.index(name)]
+        return self.property_values[:, self.property_names.index(stored)]
 
     def structure(self, index: int) -> Structure:
         sites = self._sites(index)

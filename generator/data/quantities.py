@@ -15,6 +15,9 @@ through unchanged. ``matterloop data quantities`` prints the table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,11 @@ _CANONICAL = {alias: q.name for q in KNOWN_QUANTITIES.values() for alias in (q.n
 def canonical_name(name: str) -> str:
     """The registry's name of ``name`` (itself when it is canonical or unknown)."""
     return _CANONICAL.get(name, name)
+
+
+QuantityName = Annotated[str, AfterValidator(canonical_name)]
+"""A quantity's name in a typed config: an alias (``hhi``, ``dft_mag_density``) becomes its
+canonical name."""
 
 
 def known_quantity(name: str) -> KnownQuantity | None:

@@ -263,9 +263,9 @@ def test_oracle_run_and_campaign_results_both_feed_finetuning_and_surrogates(
 
         train = ["surrogate", "train", "--config", str(surrogate_config), "--labels", str(labels)]
         assert main(train) == 0
-        assert "on dft_mag_density 4, energy_per_atom 4 labels" in capsys.readouterr().out
+        assert "on magnetic_density 4, energy_per_atom 4 labels" in capsys.readouterr().out
         surrogate = Surrogate.load(tmp_path / "surrogate")
-        assert surrogate.targets == ["dft_mag_density", "energy_per_atom"]
+        assert surrogate.targets == ["magnetic_density", "energy_per_atom"]  # alias → canonical
 
     assert main(["generator", "finetune", "--labels", str(out), "--property", "band_gap",
                  "--steps", "2", "--out", str(tmp_path / "x.pt")]) == 2  # fmt: skip

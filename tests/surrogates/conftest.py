@@ -15,7 +15,7 @@ from surrogates.hhi import HHIError, hhi_production
 from surrogates.network import build_network, train_network
 from surrogates.surrogate import Surrogate
 
-TARGETS = ("formation_energy_per_atom", "dft_mag_density")
+TARGETS = ("formation_energy_per_atom", "magnetic_density")  # MP-20: dft_mag_density
 NUM_TRAIN, NUM_LABELED, NUM_CANDIDATES = 100, 60, 40
 
 
