@@ -17,7 +17,9 @@ by each campaign's results) and budget (100 oracle calls):
 Each campaign runs in its own directory under ``--out`` and resumes where it stopped. The analysis
 counts, per 100 oracle calls, the labeled structures with a bulk modulus above 200, 300 and 400 GPa
 that are stable (E_hull ≤ 0.1 eV/atom) and novel after relaxation (S.U.N.; a formula of an MP-20
-entry without positions is not counted), and the stable ones whether novel or not.
+entry without positions is not counted) with the number of chemical systems they fall in (ordered
+cells of one alloy, such as the many MoWₙ orderings of bcc W, are each novel to StructureMatcher
+but one family to a chemist), and the stable ones whether novel or not.
 """
 
 from __future__ import annotations
@@ -27,11 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import ray
 import yaml
+from pymatgen.core import Composition
 
-from bench.efficiency import campaign_table, run_campaign
-from generator.evaluation import load_reference
+from bench.efficiency import campaign_table, run_campaigns
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "bulk_modulus.yaml"
@@ -54,17 +55,20 @@ def method_config(method: str, seed: int) -> dict:
     return config
 
 
-def counts(table: pd.DataFrame) -> dict[str, float]:
-    """Stable and stable-novel results above each threshold, per 100 oracle calls, and the
-    stiffest stable novel result."""
+def counts(table: pd.DataFrame) -> dict:
+    """Per threshold: stable novel results (S.U.N.) per 100 oracle calls and the chemical systems
+    they fall in, stable results per 100 calls; the stiffest S.U.N. result."""
     calls = len(table)
     ok = table["ok"].astype(bool)
     stable = ok & table["stable"].fillna(False).astype(bool)
     novel = stable & table["novel"].fillna(False).astype(bool)
     modulus = table["bulk_modulus"]
-    row: dict[str, float] = {"calls": calls, "failed": int((~ok).sum())}
+    systems = table["formula"].map(lambda f: Composition(f).chemical_system)
+    row: dict = {"calls": calls, "failed": int((~ok).sum())}
     for threshold in THRESHOLDS_GPA:
-        row[f"sun>{threshold}"] = 100 * int((novel & (modulus > threshold)).sum()) / calls
+        found = novel & (modulus > threshold)
+        row[f"sun>{threshold}"] = 100 * int(found.sum()) / calls
+        row[f"systems>{threshold}"] = sorted(set(systems[found]))
         row[f"stable>{threshold}"] = 100 * int((stable & (modulus > threshold)).sum()) / calls
     best = table[novel].sort_values("bulk_modulus", ascending=False)
     row["best_novel"] = (
@@ -74,10 +78,11 @@ def counts(table: pd.DataFrame) -> dict[str, float]:
 
 
 def analyze(out: Path, methods: list[str], seeds: list[int]) -> None:
-    header = " | ".join(f"S.U.N. > {t}" for t in THRESHOLDS_GPA)
+    header = " | ".join(f"S.U.N. > {t} (systems)" for t in THRESHOLDS_GPA)
     stable_header = " | ".join(f"stable > {t}" for t in THRESHOLDS_GPA)
     print(f"| method | seed | calls | failed | {header} | {stable_header} | stiffest S.U.N., GPa |")
     print("|---" * (5 + 2 * len(THRESHOLDS_GPA)) + "|")
+    systems: dict[str, set[str]] = {}
     for method in methods:
         rows = []
         for seed in seeds:
@@ -87,14 +92,25 @@ def analyze(out: Path, methods: list[str], seeds: list[int]) -> None:
             table, _ = campaign_table(directory)
             row = counts(table)
             rows.append(row)
+            systems[f"{method} seed {seed}"] = set(row[f"systems>{THRESHOLDS_GPA[0]}"])
             print(format_row(method, str(seed), row))
         if len(rows) > 1:
-            mean = {k: np.mean([r[k] for r in rows]) for k in rows[0] if k != "best_novel"}
-            print(format_row(method, "mean", {**mean, "best_novel": ""}))
+            mean = {
+                key: np.mean([r[key] for r in rows])
+                for key in rows[0]
+                if key.startswith(("sun", "stable", "calls", "failed"))
+            }
+            for threshold in THRESHOLDS_GPA:
+                union = set().union(*(r[f"systems>{threshold}"] for r in rows))
+                mean[f"systems>{threshold}"] = sorted(union)
+            print(format_row(method, "mean (systems: all seeds)", {**mean, "best_novel": ""}))
+    print(f"\nChemical systems of the S.U.N. results above {THRESHOLDS_GPA[0]} GPa:\n")
+    for name, found in systems.items():
+        print(f"- {name}: {', '.join(sorted(found)) or 'none'}")
 
 
 def format_row(method: str, seed: str, row: dict) -> str:
-    sun = " | ".join(f"{row[f'sun>{t}']:.1f}" for t in THRESHOLDS_GPA)
+    sun = " | ".join(f"{row[f'sun>{t}']:.1f} ({len(row[f'systems>{t}'])})" for t in THRESHOLDS_GPA)
     stable = " | ".join(f"{row[f'stable>{t}']:.1f}" for t in THRESHOLDS_GPA)
     return (
         f"| {method} | {seed} | {row['calls']:.0f} | {row['failed']:.0f} | {sun} | {stable} | "
@@ -110,14 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyze-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.analyze_only:
-        reference = load_reference("mp_20")
-        try:
-            for seed in args.seeds:
-                for method in args.methods:
-                    directory = args.out / f"{method}-seed{seed}"
-                    run_campaign(method_config(method, seed), directory, reference)
-        finally:
-            ray.shutdown()
+        run_campaigns(args.out, args.methods, args.seeds, method_config)
     analyze(args.out, args.methods, args.seeds)
 
 

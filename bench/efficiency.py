@@ -33,7 +33,9 @@ without positions were taken as novel (``formula_without_structure``, unproven).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,21 @@ def run_campaign(config: dict, directory: Path, reference: ReferenceSet) -> None
     campaign.reference = campaign.known = reference
     campaign.screening_pool = reference.structures
     campaign.run()
+
+
+def run_campaigns(
+    out: Path, methods: list[str], seeds: list[int], config_of: Callable[[str, int], dict]
+) -> None:
+    """Run (or resume) the campaign of every method and seed, ``config_of(method, seed)``, each
+    in ``out/<method>-seed<seed>``, one after the other in this process."""
+    reference = load_reference("mp_20")
+    try:
+        for seed in seeds:
+            for method in methods:
+                directory = out / f"{method}-seed{seed}"
+                run_campaign(config_of(method, seed), directory, reference)
+    finally:
+        ray.shutdown()
 
 
 def campaign_table(directory: Path) -> tuple[pd.DataFrame, CampaignConfig]:
@@ -192,14 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyze-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.analyze_only:
-        reference = load_reference("mp_20")
-        try:
-            for seed in args.seeds:
-                for method in args.methods:
-                    directory = args.out / f"{method}-seed{seed}"
-                    run_campaign(method_config(method, seed, args), directory, reference)
-        finally:
-            ray.shutdown()
+        config_of = functools.partial(method_config, args=args)
+        run_campaigns(args.out, args.methods, args.seeds, config_of)
     results = analyze(args)
     print(json.dumps(results, indent=2))
     (args.out / "efficiency.json").write_text(json.dumps(results, indent=2))
