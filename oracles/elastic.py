@@ -17,6 +17,9 @@ from oracles.result import FailureKind, OracleFailure
 EOS_STRAIN = 0.06
 """Largest relative volume change of the fit, each way."""
 EOS_POINTS = 7
+MINIMUM_TOLERANCE = 2e-3
+"""eV/atom: how far a strained, relaxed point may lie below the relaxed structure, and how far
+the fit may miss E(V) (rms), before the E(V) is refused."""
 
 BULK_MODULUS = OracleProperty(
     "bulk_modulus", "GPa", "Birch–Murnaghan fit of E(V) around the relaxed volume"
@@ -51,12 +54,14 @@ def bulk_modulus(
 
     Raises:
         OracleFailure: ``invalid_property`` for E(V) with its minimum outside the sampled volumes,
-            a fit that fails, or a modulus that is not positive and finite; ``exploded`` for a
-            relaxation at some volume that leaves physical ground.
+            a structure that relaxes at another volume to well below its own energy (it was not
+            at a minimum), a fit that fails or misses E(V), or a modulus that is not positive and
+            finite; ``exploded`` for a relaxation at some volume that leaves physical ground.
     """
     eos = eos or EOSConfig()
     volumes, energies = [], []
-    for scale in np.linspace(1 - eos.strain, 1 + eos.strain, eos.points):
+    scales = np.linspace(1 - eos.strain, 1 + eos.strain, eos.points)
+    for scale in scales:
         strained = atoms.copy()
         strained.calc = atoms.calc
         strained.set_cell(atoms.cell * scale ** (1 / 3), scale_atoms=True)
@@ -72,12 +77,30 @@ def bulk_modulus(
             f"{'smallest' if lowest == 0 else 'largest'} volume): the structure is not at its "
             "equilibrium volume",
         )
+    per_atom = np.asarray(energies) / len(atoms)
+    centre = int(np.argmin(np.abs(scales - 1)))
+    drop = per_atom[centre] - per_atom.min()
+    if drop > MINIMUM_TOLERANCE:
+        raise OracleFailure(
+            FailureKind.INVALID_PROPERTY,
+            f"relaxed at {scales[lowest]:.0%} of the volume, the structure lies "
+            f"{1000 * drop:.0f} meV/atom below its relaxed energy: it was not at a minimum "
+            "(a saddle or not fully relaxed), so E(V) has no meaning",
+        )
+    fit = EquationOfState(volumes, energies, eos="birchmurnaghan")
     try:
-        _, _, modulus = EquationOfState(volumes, energies, eos="birchmurnaghan").fit(warn=False)
+        _, _, modulus = fit.fit(warn=False)
     except (RuntimeError, ValueError) as error:
         raise OracleFailure(
             FailureKind.INVALID_PROPERTY, f"Birch–Murnaghan fit of E(V) failed: {error}"
         ) from error
+    misfit = np.sqrt(np.mean((fit.func(volumes, *fit.eos_parameters) - energies) ** 2))
+    if misfit / len(atoms) > MINIMUM_TOLERANCE:
+        raise OracleFailure(
+            FailureKind.INVALID_PROPERTY,
+            f"E(V) is not a smooth curve: the Birch–Murnaghan fit misses it by "
+            f"{1000 * misfit / len(atoms):.1f} meV/atom (rms)",
+        )
     modulus = float(modulus) / GPa
     if not np.isfinite(modulus) or modulus <= 0:
         raise OracleFailure(

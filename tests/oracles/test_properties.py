@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
+import numpy as np
 import pytest
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT
@@ -123,6 +124,41 @@ def test_bulk_modulus_of_emt_copper_and_a_compressed_cell() -> None:
     assert atoms.get_volume() == volume
     atoms.set_cell(atoms.cell * 0.9, scale_atoms=True)
     with pytest.raises(OracleFailure, match="no minimum within ±6% of the volume"):
+        bulk_modulus(atoms)
+
+
+class VolumeOnly(Calculator):
+    """Energy (eV) a function of the cell volume alone (Å³): a made-up E(V), no forces."""
+
+    implemented_properties = ("energy", "forces", "stress")
+
+    def __init__(self, energy_of_volume) -> None:
+        super().__init__()
+        self.energy_of_volume = energy_of_volume
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=()) -> None:
+        super().calculate(atoms, properties, system_changes)
+        self.results = {
+            "energy": self.energy_of_volume(self.atoms.get_volume()),
+            "forces": np.zeros((len(self.atoms), 3)),
+            "stress": np.zeros(6),
+        }
+
+
+@pytest.mark.parametrize(
+    ("energy_of_volume", "message"),
+    [
+        # a relaxed cell on a hump between two lower minima 4% away (a saddle)
+        (lambda v: 0.5 * math.cos(math.pi * (v - 12) / (0.04 * 12)), "not at a minimum"),
+        # a minimum at the cell, but E(V) jumps about (a relaxation landing in different states)
+        (lambda v: (v - 12) ** 2 + 0.02 * math.sin(900 * v), "not a smooth curve"),
+    ],
+)
+def test_an_e_of_v_without_meaning_is_a_failure_not_a_modulus(energy_of_volume, message) -> None:
+    atoms = AseAtomsAdaptor.get_atoms(CU)
+    atoms.set_cell(atoms.cell * (12 / atoms.get_volume()) ** (1 / 3), scale_atoms=True)
+    atoms.calc = VolumeOnly(energy_of_volume)
+    with pytest.raises(OracleFailure, match=message):
         bulk_modulus(atoms)
 
 
