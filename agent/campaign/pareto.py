@@ -18,6 +18,7 @@ import torch
 from botorch.utils.multi_objective.box_decompositions.dominated import DominatedPartitioning
 from botorch.utils.multi_objective.pareto import is_non_dominated
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from agent.campaign.config import ObjectiveConfig
 from agent.campaign.quantities import quantity
@@ -174,6 +175,7 @@ def best_so_far_figure(table: pd.DataFrame, objective: ObjectiveConfig, unit: st
         shown = np.isfinite(best)
         label = "best feasible" if mask is feasible else "best feasible novel"
         axes.step(calls[shown], best[shown], where="post", label=label, **style)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("oracle calls")
     axes.set_ylabel(f"{objective.name} [{unit}] ({objective.direction})")
     axes.set_title("Objective against oracle calls")
