@@ -9,7 +9,8 @@ each oracle's bulk modulus as a campaign does: relax (positions and cell, FIRE, 
 at most 500 steps), then the Birch–Murnaghan E(V) fit of :func:`oracles.elastic.bulk_modulus`
 (±6 %, 7 volumes, each relaxed at constant volume; ``-clamped`` oracles scale the relaxed cell
 rigidly instead). Every result is appended to ``bench/runs/bulk_modulus/<oracle>.jsonl`` (the
-oracle results format), so an interrupted run resumes where it stopped.
+oracle results format; ``--runs`` for another folder, e.g. a timing on an idle machine), so an
+interrupted run resumes where it stopped.
 
 ``--first N`` computes only the first ``N`` of the drawn structures for the oracles named (a
 slow potential on a subset; ``--first 0`` computes nothing). The first table compares the oracles
@@ -51,16 +52,17 @@ def labeled_sample(data: CrystalDataset, num: int) -> list[int]:
     return sorted(rng.choice(known, size=min(num, known.size), replace=False).tolist())
 
 
-def done_records(name: str) -> dict[str, ResultRecord]:
-    """The results of oracle ``name`` computed so far, by material id."""
-    path = RUNS / f"{name}.jsonl"
+def done_records(name: str, runs: Path) -> dict[str, ResultRecord]:
+    """The results of oracle ``name`` computed so far in ``runs``, by material id."""
+    path = runs / f"{name}.jsonl"
     return {record.id: record for record in read_results_file(path)[0]} if path.exists() else {}
 
 
-def run_oracle(name: str, data: CrystalDataset, indices: list[int]) -> None:
-    """Compute and append the results of oracle ``name`` for ``indices`` not done yet."""
-    path = RUNS / f"{name}.jsonl"
-    done = done_records(name)
+def run_oracle(name: str, data: CrystalDataset, indices: list[int], runs: Path) -> None:
+    """Compute and append to ``runs`` the results of oracle ``name`` for ``indices`` not done
+    yet."""
+    path = runs / f"{name}.jsonl"
+    done = done_records(name, runs)
     cls, settings = ORACLES[name]
     settings = {"bulk_modulus": True, "threads": 1, **settings}
     settings["robustness"] = {"timeout_s": 900, "max_retries": 0}
@@ -99,6 +101,7 @@ def main() -> None:
         "--oracles", default="chgnet,7net-l3i5", help=f"comma-separated, of {', '.join(ORACLES)}"
     )
     parser.add_argument("--first", type=int, help="compute only the first N drawn structures")
+    parser.add_argument("--runs", type=Path, default=RUNS, help=f"results folder (default {RUNS})")
     args = parser.parse_args()
     names = args.oracles.split(",")
     unknown = sorted(set(names) - set(ORACLES))
@@ -108,8 +111,8 @@ def main() -> None:
     indices = labeled_sample(test, args.num)
     dft = {test.material_ids[i]: float(test.property("dft_bulk_modulus")[i]) for i in indices}
     for name in names:
-        run_oracle(name, test, indices[: args.first])
-    done = {name: done_records(name) for name in names}
+        run_oracle(name, test, indices[: args.first], args.runs)
+    done = {name: done_records(name, args.runs) for name in names}
     common = [m for m in dft if all(m in records for records in done.values())]
     header = [
         "| oracle | fitted | failed | MAE GPa | median AE | mean error | Spearman ρ | "
