@@ -134,7 +134,7 @@ CASES = [
     Case("campaign-min-above-max", "run {in}/configs/campaign_min_above_max.yaml",
          "constraint on e_above_hull: min 0.2 > max 0.1"),
     Case("campaign-uncomputed-constraint", "run {in}/configs/campaign_uncomputed_constraint.yaml",
-         "constraint: unknown quantity 'band_gap'"),
+         "constraint: band_gap [eV] is not provided by oracle 'chgnet' with these settings"),
     Case("campaign-goal-behind-reference", "run {in}/configs/campaign_goal_behind_reference.yaml",
          "magnetic_density: goal 0.05 must lie above the reference 0.1"),
     Case("campaign-bad-direction", "run {in}/configs/campaign_bad_direction.yaml",
