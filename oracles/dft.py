@@ -57,8 +57,9 @@ class GPAWConfig(CalculatorOracleConfig):
 
 
 BAND_GAP = OracleProperty(
-    "band_gap", "eV", "Kohn–Sham band gap, non-self-consistent on a dense mesh"
+    "band_gap", "eV", "Kohn–Sham gap, non-self-consistent, dense k-mesh", needs_relaxed=False
 )
+"""The gap of the geometry calculated: GPAW computes single points by default (relax: null)."""
 EMPTY_BANDS = 4
 """Converged bands above the occupied ones in the band-gap calculation (twice as many computed)."""
 

@@ -116,7 +116,7 @@ def test_multi_property_finetuning_and_guided_generation(
         base, structures, labels, ["mag_density", "chemical_system"], tmp_path / "a.pt", steps=3
     )
     adapted = AdaptedGenerator.load(path)
-    assert list(adapted.model.specs) == ["mag_density", "chemical_system"]
+    assert list(adapted.model.specs) == ["magnetic_density", "chemical_system"]  # canonical
     conditions = {"mag_density": ">0.15", "chemical_system": "Fe-O"}
     first = generate(path, 5, steps=3, conditions=conditions, batch_size=3, seed=1)
     assert len(first.structures) == 5 and first.num_dropped == 0
