@@ -35,90 +35,24 @@ between runs. Prints a markdown table and writes ``<out>/summary.json``.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from pymatgen.core import Composition, Structure
-from rich.console import Console
 from tqdm import tqdm
 
-from agent.commands.oracle import read_results
-from generator.evaluation import evaluate_samples, load_reference
-from generator.guided import generate
-from oracles.distributed import label_chunks, make_chunks, ray_session
+from agent.structure_sets import StructureSet, fill_generated, measure_set, relax_all
+from generator.evaluation import load_reference
 from oracles.references import load_hull
-from oracles.registry import OracleSpec
-from oracles.result import OracleResult
-from oracles.results_file import ResultRecord, append_result
-from oracles.stability import StabilityMetric
 
 ORACLE = "chgnet"
 SET_NAMES = {"symmetric": "symmetric-{}", "free": "generated-{}"}
 """Sampler → name of its structure set at a step count (``generated``: the free sampler)."""
 MAX_SPACE_GROUP_TRIES = 50
-
-
-class StructureSet:
-    """A named list of structures with ids, kept in ``<out>/<name>/structures.jsonl``, and the
-    seconds it took to make them."""
-
-    def __init__(self, root: Path, name: str) -> None:
-        self.name = name
-        self.folder = root / name
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / "structures.jsonl"
-        self.results_path = self.folder / "results.jsonl"
-        self.items: list[tuple[str, Structure]] = []
-        self.seconds = 0.0
-        if self.path.is_file():
-            for line in self.path.read_text().splitlines():
-                record = json.loads(line)
-                self.items.append((record["id"], Structure.from_dict(record["structure"])))
-                self.seconds += record["seconds"]
-
-    def extend(self, structures: Sequence[Structure], seconds: float) -> None:
-        """Append ``structures``, made in ``seconds``, each carrying its share of the time."""
-        with self.path.open("a") as handle:
-            for structure in structures:
-                identifier = f"{self.name}-{len(self.items):05d}"
-                share = seconds / len(structures)
-                record = {"id": identifier, "seconds": share, "structure": structure.as_dict()}
-                handle.write(json.dumps(record) + "\n")
-                self.items.append((identifier, structure))
-                self.seconds += share
-
-    def results(self) -> dict[str, OracleResult]:
-        if not self.results_path.is_file():
-            return {}
-        return read_results(self.results_path, ORACLE, Console(stderr=True))
-
-
-def fill_generated(
-    target: StructureSet, count: int, steps: int, checkpoint, seed: int, symmetric: bool
-) -> None:
-    """Sample until ``target`` holds ``count`` structures, in batches of 64 seeded by their
-    position, so that a continued run draws what an uninterrupted one would; ``symmetric``:
-    each in a Wyckoff arrangement of the training crystals, else free."""
-    batch = 64
-    with tqdm(total=count, initial=len(target.items), desc=target.name) as progress:
-        while len(target.items) < count:
-            size = min(batch, count - len(target.items))
-            started = time.perf_counter()
-            result = generate(
-                checkpoint,
-                size,
-                steps=steps,
-                batch_size=batch,
-                seed=seed + len(target.items),
-                wyckoff=symmetric,
-            )
-            target.extend(result.structures, time.perf_counter() - started)
-            progress.update(len(result.structures))
 
 
 def fill_control(target: StructureSet, count: int) -> None:
@@ -170,67 +104,10 @@ def fill_random(target: StructureSet, count: int, seed: int) -> None:
                 progress.update(1)
 
 
-def interleaved(sets: Sequence[StructureSet]) -> Iterator[tuple[StructureSet, str, Structure]]:
-    """The structures without a result, one set after the other in turn, so that every set
-    advances at the same pace."""
-    pending = []
-    for structure_set in sets:
-        done = structure_set.results()
-        pending.append([(structure_set, i, s) for i, s in structure_set.items if i not in done])
-    for row in itertools.chain.from_iterable(itertools.zip_longest(*pending)):
-        if row is not None:
-            yield row
-
-
-def relax_all(sets: Sequence[StructureSet], workers: int) -> None:
-    """Relax every structure without a result with CHGNet on ``workers`` Ray workers, appending
-    each result to its set's journal as it returns."""
-    work = list(interleaved(sets))
-    if not work:
-        return
-    spec = OracleSpec(name=ORACLE, settings={"threads": 1})
-    owner = {identifier: structure_set for structure_set, identifier, _ in work}
-    chunks = make_chunks([(identifier, s) for _, identifier, s in work], spec, size=1)
-    handles = {s.name: s.results_path.open("a") for s in sets}
-    try:
-        with ray_session(workers), tqdm(total=len(chunks), desc="CHGNet relaxations") as progress:
-            for chunk, outcome in label_chunks(chunks):
-                ((identifier, _),) = chunk.items
-                if isinstance(outcome, str):  # the task died every time: leave it for a rerun
-                    progress.write(f"{identifier}: {outcome}")
-                else:
-                    append_result(
-                        handles[owner[identifier].name], ResultRecord(identifier, outcome[0])
-                    )
-                progress.update(1)
-    finally:
-        for handle in handles.values():
-            handle.close()
-
-
 def measure(structure_set: StructureSet, reference, hull) -> dict:
     """The protocol's figures of ``structure_set`` (structures without a result are left out)."""
-    results = structure_set.results()
-    items = [(i, s) for i, s in structure_set.items if i in results]
-    ids = [i for i, _ in items]
-
-    def lookup(structures: list[Structure]) -> list[OracleResult]:
-        return [results[i] for i in ids]
-
-    report = evaluate_samples(
-        [s for _, s in items], reference, ids, [StabilityMetric(lookup, hull)]
-    )
-    summary = report.summary
-    oracle_seconds = sum(results[i].wall_time_s for i in ids)
-    making_seconds = structure_set.seconds * len(items) / max(len(structure_set.items), 1)
-    sun = sum(row["sun"] for row in report.per_structure)
-    summary["oracle_failures"] = sum(not results[i].ok for i in ids)
-    summary["seconds_per_sun"] = (making_seconds + oracle_seconds) / sun if sun else float("inf")
-    summary["sun_count"] = sun
-    (structure_set.folder / "evaluation.json").write_text(
-        json.dumps({"summary": summary, "structures": report.per_structure}, indent=1)
-    )
-    return {"set": structure_set.name, **summary, "groups": groups(report.per_structure)}
+    report = measure_set(structure_set, reference, hull)
+    return {"set": structure_set.name, **report.summary, "groups": groups(report.per_structure)}
 
 
 ANIONS = frozenset({"N", "O", "F", "S", "Cl", "Se", "Br", "Te", "I"})

@@ -24,7 +24,7 @@ from generator.data.errors import DataError
 from oracles.properties import evaluate_checked
 from oracles.protocol import Oracle
 from oracles.registry import OracleSpec, build_oracle
-from oracles.result import OracleResult
+from oracles.result import FailureKind, OracleResult, Provenance
 
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """One BLAS/OpenMP thread per task: Ray runs one task per CPU it was given."""
@@ -152,3 +152,11 @@ def label_chunks(
             yield chunk, f"{type(error).__name__}: {error}"
         else:
             yield chunk, [OracleResult.from_dict(result) for _, result in labeled]
+
+
+def crashed(oracle: str, structure: Structure, error: str) -> OracleResult:
+    """The failed result of a structure whose Ray task died every time it was tried."""
+    reason = f"the Ray task failed after all retries: {error}"
+    return OracleResult.failed(
+        Provenance(oracle, "unknown"), structure, FailureKind.WORKER_CRASHED, reason[:2000]
+    )

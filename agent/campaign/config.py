@@ -117,6 +117,26 @@ class ConstraintConfig(StrictModel):
         return (self.max is None or value <= self.max) and (self.min is None or value >= self.min)
 
 
+class LearningSettings(StrictModel):
+    """Reward fine-tuning of the generator on the campaign's own results every ``every`` rounds
+    (0: never; :mod:`generator.training.reward`): the relaxed structures of hits weigh
+    ``hit_weight``, novel results within ``near_e_hull`` eV/atom of the hull ``near_hit_weight``,
+    failures, known phases and the rest nothing; every batch mixes in ``replay_fraction`` MP-20
+    training crystals as the anchor. Skipped while fewer than ``min_rewarded`` results are
+    rewarded. The fine-tuned model is a campaign artifact; later rounds sample it (with the
+    adapters, which the next adapter refit trains on it)."""
+
+    every: int = Field(0, ge=0)
+    steps: int = Field(200, gt=0)
+    lr: float = Field(5e-5, gt=0)
+    batch_size: int = Field(32, gt=0)
+    replay_fraction: float = Field(0.5, ge=0, lt=1)
+    hit_weight: float = Field(1.0, gt=0)
+    near_hit_weight: float = Field(0.25, ge=0)
+    near_e_hull: float = Field(0.2, ge=0, description="eV/atom")
+    min_rewarded: int = Field(4, gt=0)
+
+
 class GeneratorSettings(StrictModel):
     """Candidate generation each round.
 
@@ -163,6 +183,7 @@ class GeneratorSettings(StrictModel):
 
     conditions: dict[QuantityName, str | float | int] = Field(default_factory=dict)
     target_step: float = Field(0.1, gt=0)
+    learn_from_labels: LearningSettings = Field(default_factory=LearningSettings)
 
 
 class AdapterSettings(StrictModel):
@@ -384,6 +405,11 @@ class CampaignConfig(StrictModel):
                     "generator.source: screening a dataset's known structures needs "
                     "filters.novelty_reference: null"
                 )
+        if self.generator.learn_from_labels.every and self.generator.source != "generator":
+            raise ValueError(
+                "generator.learn_from_labels: a campaign that screens a dataset has no "
+                "generator to fine-tune"
+            )
         for name, value in self.generator.conditions.items():
             if value == "beyond_front" and name not in names:
                 raise ValueError(

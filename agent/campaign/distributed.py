@@ -21,9 +21,9 @@ from pymatgen.core import Structure
 
 from agent.campaign.config import RaySettings
 from generator.data.errors import DataError
-from oracles.distributed import init_ray, label_chunks, make_chunks
+from oracles.distributed import crashed, init_ray, label_chunks, make_chunks
 from oracles.registry import OracleSpec
-from oracles.result import FailureKind, OracleResult, Provenance
+from oracles.result import OracleResult
 
 
 class MissingGPUError(DataError):
@@ -90,13 +90,6 @@ def evaluate_on_ray(
             yield identifier, crashed(spec.name, structure, outcome)
         else:
             yield identifier, outcome[0]
-
-
-def crashed(oracle: str, structure: Structure, error: str) -> OracleResult:
-    reason = f"the Ray task failed after all retries: {error}"
-    return OracleResult.failed(
-        Provenance(oracle, "unknown"), structure, FailureKind.WORKER_CRASHED, reason[:2000]
-    )
 
 
 def remote_call(
@@ -182,3 +175,44 @@ def fit_adapters(
         init_from=init_from,
         device=device,
     )
+
+
+def learn_generator(
+    start: Path | None,
+    structures: list[dict[str, Any]],
+    rewards: list[float],
+    out: Path,
+    config: dict[str, Any],
+    replay_dataset: str = "mp_20",
+    data_dir: Path | None = None,
+) -> Path:
+    """Reward fine-tuning (:func:`generator.training.reward.reward_finetune`) of the base network
+    of the model file ``start`` (None: the shipped base) on relaxed ``structures`` (dicts) with
+    their ``rewards``, anchored by the training crystals of ``replay_dataset``; an adapted model
+    keeps its adapters on the new base. Writes and returns ``out``."""
+    from generator.conditioning import AdaptedGenerator, load_generator
+    from generator.conditioning.adapted_model import AdaptedModel
+    from generator.data import CrystalDataset, load_dataset_split
+    from generator.pretrained import default_checkpoint
+    from generator.training.reward import RewardFinetuneConfig, reward_finetune
+
+    generator = load_generator(Path(start) if start else default_checkpoint())
+    base = generator.base if isinstance(generator, AdaptedGenerator) else generator
+    replay = CrystalDataset.concatenate(
+        [load_dataset_split(replay_dataset, split, data_dir) for split in ("train", "val")]
+    )
+    learned = reward_finetune(
+        base,
+        [Structure.from_dict(s) for s in structures],
+        rewards,
+        replay,
+        RewardFinetuneConfig(**config),
+    )
+    if isinstance(generator, AdaptedGenerator):
+        adapters = AdaptedModel(
+            learned.model, list(generator.model.specs.values()), generator.model.adapter_config
+        )
+        adapters.adapters.load_state_dict(generator.model.adapters.state_dict())
+        learned = AdaptedGenerator(learned, adapters.eval(), generator.info, generator.templates)
+    learned.save(Path(out))
+    return Path(out)

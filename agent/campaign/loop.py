@@ -7,8 +7,9 @@ labeled yet, novel as generated: a cheap pre-screen) → surrogate posteriors �
 with the novelty of its *relaxed* structure (against ``known_structures`` and the earlier labels)
 → labels with E_hull on the hull grown by the campaign's results, Pareto fronts (all results, and
 novel results only), hits and hypervolumes → surrogate refit → every ``adapters.every`` rounds an
-adapter refit on all labels → round summary, then MLflow. The state on disk is enough to resume at
-any point (see :mod:`agent.campaign.store`).
+adapter refit on all labels, and every ``generator.learn_from_labels.every`` rounds reward
+fine-tuning of the generator on the relaxed hits and near hits → round summary, then MLflow.
+The state on disk is enough to resume at any point (see :mod:`agent.campaign.store`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from agent.campaign.distributed import (
     fit_adapters,
     generate_structures,
     generation_device,
+    learn_generator,
     remote_call,
 )
 from agent.campaign.labels import (
@@ -50,6 +52,7 @@ from agent.campaign.store import CampaignState, CampaignStore, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
 from agent.writer_lock import exclusive_writer
+from generator.training.reward import RewardWeights
 from oracles.results_file import ResultRecord
 from surrogates.network import load_network
 from surrogates.pretrained import default_network
@@ -106,7 +109,7 @@ class Campaign:
             self.tracker.log_rounds(state)
             prior = self.config.adapters.prior
             if prior and state.adapter_model is None and not self.finished(state):
-                state.adapter_model = self.fit_prior_adapters()
+                state.adapter_model = self.fit_prior_adapters(state)
                 self.store.save_state(state)
             while not self.finished(state):
                 self.run_round(state)
@@ -152,6 +155,7 @@ class Campaign:
         start = time.perf_counter()
         checkpoint = self.refit_surrogate()
         refit_seconds = time.perf_counter() - start
+        generator_model = self.maybe_learn(number, state, table)
         adapter_model = self.maybe_refit_adapters(number, state, table)
         summary = self.summarize(number, table, details, picks)
         summary["seconds"] = {
@@ -161,6 +165,7 @@ class Campaign:
         }
         summary["surrogate_checkpoint"] = checkpoint
         summary["adapter_model"] = adapter_model
+        summary["generator_model"] = generator_model
         self.write_round_outputs(number, table)
         self.store.save_summary(number, summary)
         self.console.print(round_line(summary), highlight=False, soft_wrap=True)
@@ -199,7 +204,7 @@ class Campaign:
             else {}
         )
         start = time.perf_counter()
-        model = self.store.root / state.adapter_model if adapted else settings.checkpoint
+        model = self.store.root / state.adapter_model if adapted else self.base_model(state)
         if settings.source == "generator":
             generated, dropped = remote_call(
                 generate_structures,
@@ -391,8 +396,65 @@ class Campaign:
             self.surrogate.save(self.store.models_dir / "surrogate")
         return "models/surrogate"
 
+    # ---------------------------------------------------------------------------- generator
+    def base_model(self, state: CampaignState):
+        """The base model file (None: the shipped one): the campaign's latest reward fine-tuned
+        base, else ``generator.checkpoint``."""
+        if state.generator_model is not None:
+            return self.store.root / state.generator_model
+        return self.config.generator.checkpoint
+
+    def maybe_learn(self, number: int, state: CampaignState, table: pd.DataFrame) -> str | None:
+        """Reward fine-tuning of the generator on all results when due (and when at least
+        ``min_rewarded`` are rewarded); returns the new model's path. With adapters, the adapted
+        model gets the new base and keeps its adapters; else the base is replaced."""
+        settings = self.config.generator.learn_from_labels
+        if not settings.every or (number + 1) % settings.every:
+            return None
+        weights = RewardWeights(settings.hit_weight, settings.near_hit_weight, settings.near_e_hull)
+        labeled = table[table["ok"]]
+        rewards = [
+            weights.of(hit=bool(row.hit), novel=bool(row.novel), e_above_hull=row.e_above_hull)
+            for row in labeled.itertuples()
+        ]
+        rewarded = sum(r > 0 for r in rewards)
+        if rewarded < settings.min_rewarded:
+            self.console.print(
+                f"generator: {rewarded} rewarded result(s), fewer than "
+                f"learn_from_labels.min_rewarded {settings.min_rewarded}; not fine-tuned yet"
+            )
+            return None
+        evaluations = {e.id: e for e in self.store.evaluations()}
+        adapted = state.adapter_model is not None
+        start = self.store.root / state.adapter_model if adapted else self.base_model(state)
+        relative = f"models/generator_r{number:04d}.pt"
+        remote_call(
+            learn_generator,
+            start,
+            [evaluations[i].result.structure.as_dict() for i in labeled["id"]],
+            rewards,
+            self.store.root / relative,
+            {
+                "steps": settings.steps,
+                "batch_size": settings.batch_size,
+                "lr": settings.lr,
+                "replay_fraction": settings.replay_fraction,
+                "seed": self.config.seed * 100_003 + number,
+                "device": generation_device(self.config.ray),
+            },
+            self.config.known_structures or "mp_20",
+            self.config.filters.data_dir,
+            num_gpus=self.config.ray.generator_gpus,
+        )
+        self.console.print(f"generator: fine-tuned on {rewarded} rewarded result(s)")
+        if adapted:
+            state.adapter_model = relative
+        else:
+            state.generator_model = relative
+        return relative
+
     # ----------------------------------------------------------------------------- adapters
-    def fit_prior_adapters(self) -> str:
+    def fit_prior_adapters(self, state: CampaignState) -> str:
         """Fine-tune adapters on the prior dataset alone, before the first round; returns the
         model's path relative to the campaign directory."""
         settings = self.config.adapters
@@ -401,6 +463,7 @@ class Campaign:
             f"({settings.prior_steps} steps)"
         )
         return self.fit_adapters(
+            state,
             "models/adapters_prior.pt",
             [],
             {},
@@ -428,6 +491,7 @@ class Campaign:
             if name in labeled.columns
         }
         state.adapter_model = self.fit_adapters(
+            state,
             f"models/adapters_r{number:04d}.pt",
             structures,
             labels,
@@ -439,6 +503,7 @@ class Campaign:
 
     def fit_adapters(
         self,
+        state: CampaignState,
         relative: str,
         structures: list[dict[str, Any]],
         labels: dict[str, list[float]],
@@ -453,7 +518,7 @@ class Campaign:
         settings = self.config.adapters
         remote_call(
             fit_adapters,
-            self.config.generator.checkpoint,
+            self.base_model(state),
             structures,
             labels,
             list(settings.properties),

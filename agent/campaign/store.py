@@ -50,13 +50,16 @@ class CampaignState:
     next_round: the first round not yet complete.
     logged_rounds: rounds whose metrics and artifacts are in MLflow.
     mlflow_run_id: the campaign's MLflow run, once created.
-    adapter_model: the latest fine-tuned generator, relative to the campaign directory.
+    adapter_model: the latest adapted generator, relative to the campaign directory.
+    generator_model: the latest base generator fine-tuned on the campaign's rewards
+        (``generator.learn_from_labels``), relative to the campaign directory.
     """
 
     next_round: int = 0
     logged_rounds: int = 0
     mlflow_run_id: str | None = None
     adapter_model: str | None = None
+    generator_model: str | None = None
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from agent.commands.arguments import (
     positive_int,
 )
 from agent.writer_lock import exclusive_writer
-from agent.yaml_config import load_yaml_config
+from agent.yaml_config import ConfigError, load_yaml_config
 from generator.compositions import CompositionProposals, known_formulas
 from generator.conditioning import FinetuneConfig, finetune, load_generator, split_condition
 from generator.conditioning.errors import ConditionError
@@ -213,6 +213,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.set_defaults(handler=run_evaluate)
 
+    improve = commands.add_parser(
+        "improve",
+        help="reward fine-tuning: the generator learns from an oracle's verdict on its samples",
+        description="Rounds of: sample --samples crystals, relax them with --oracle on Ray, "
+        "measure S.U.N. on the complete hull (novelty after relaxation), reward the relaxed "
+        "structures (S.U.N. hits 1, novel near hits within --near-e-hull 0.25, the rest 0) and "
+        "fine-tune the model on them with MP-20 replay. Resumes where it stopped; MLflow gets "
+        "each round's figures. The last round's model is <out>/model.pt.",
+    )
+    improve.add_argument("--oracle", required=True, help="relaxing oracle, e.g. chgnet")
+    improve.add_argument("--oracle-settings", type=Path, help="oracle settings (YAML mapping)")
+    improve.add_argument("--rounds", type=positive_int, default=2)
+    improve.add_argument(
+        "--samples", type=positive_int, default=256, help="crystals sampled per round"
+    )
+    improve.add_argument(
+        "--sampling-steps", type=positive_int, default=FAST_STEPS, help="reverse steps"
+    )
+    improve.add_argument("--start", type=Path, help="base model file (default: shipped base)")
+    improve.add_argument(
+        "--hull", help="hull file, or an oracle with a shipped hull (default: the oracle's)"
+    )
+    improve.add_argument(
+        "--require",
+        action="append",
+        default=[],
+        metavar="BOUND",
+        help="a bound a hit must also meet, repeatable: 'magnetic_density>0.1', 'band_gap<3'",
+    )
+    improve.add_argument("--finetune-steps", type=positive_int, default=300)
+    improve.add_argument("--lr", type=float, default=5e-5, help="learning rate of the network")
+    improve.add_argument(
+        "--replay-fraction", type=float, default=0.5, help="share of MP-20 crystals per batch"
+    )
+    improve.add_argument("--near-hit-weight", type=float, default=0.25)
+    improve.add_argument("--near-e-hull", type=float, default=0.2, help="eV/atom")
+    improve.add_argument("--workers", type=positive_int, default=2, help="oracle workers")
+    improve.add_argument("--seed", type=int, default=0)
+    improve.add_argument("--tracking-uri", help="MLflow tracking URI (default: local store)")
+    add_data_dir_argument(improve)
+    improve.add_argument("--out", type=Path, required=True, help="output folder")
+    improve.set_defaults(handler=run_improve)
+
 
 def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") -> None:
     parser.add_argument(
@@ -392,4 +435,56 @@ def run_evaluate(args: argparse.Namespace) -> int:
     console = Console()
     console.print(table)
     console.print(f"report: {out}")
+    return 0
+
+
+def parse_bound(text: str) -> dict[str, object]:
+    """``'magnetic_density>0.1'`` → ``{"name": "magnetic_density", "min": 0.1}``."""
+    for operator, key in ((">=", "min"), ("<=", "max"), (">", "min"), ("<", "max")):
+        name, found, value = text.partition(operator)
+        if found:
+            try:
+                return {"name": name.strip(), key: float(value)}
+            except ValueError:
+                break
+    raise ConfigError(f"--require {text!r}: expected NAME>VALUE or NAME<VALUE")
+
+
+def run_improve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from agent.commands.oracle import OracleSettings
+    from agent.improve import GeneratorImprovement, ImproveSettings, rounds_table
+    from agent.yaml_config import format_validation_error
+
+    oracle_settings = {}
+    if args.oracle_settings:
+        oracle_settings = load_yaml_config(args.oracle_settings, OracleSettings).root
+    try:
+        settings = ImproveSettings(
+            oracle=args.oracle,
+            oracle_settings=oracle_settings,
+            out=args.out,
+            rounds=args.rounds,
+            samples=args.samples,
+            sampling_steps=args.sampling_steps,
+            start=args.start,
+            hull=args.hull,
+            seed=args.seed,
+            workers=args.workers,
+            require=tuple(parse_bound(text) for text in args.require),
+            near_hit_weight=args.near_hit_weight,
+            near_e_hull=args.near_e_hull,
+            finetune_steps=args.finetune_steps,
+            lr=args.lr,
+            replay_fraction=args.replay_fraction,
+            data_dir=args.data_dir,
+            tracking_uri=args.tracking_uri,
+        )
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, "generator improve")) from exc
+    console = Console()
+    summaries = GeneratorImprovement(settings, console).run()
+    console.print(rounds_table(summaries))
+    console.print(f"model: {args.out / 'model.pt'}")
     return 0

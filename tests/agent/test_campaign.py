@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
@@ -22,10 +23,18 @@ from agent.cli import main
 from agent.writer_lock import holder_of
 from generator.conditioning import AdaptedGenerator
 from generator.evaluation import Novelty
+from generator.training.model_io import TrainedGenerator
 from surrogates.surrogate import Surrogate
 from tests.agent.conftest import REPO, campaign_config, holder, kill, write_config
 
 NOVELTIES = {novelty.value for novelty in Novelty}
+LEARNING = {"steps": 3, "batch_size": 8, "near_e_hull": 100.0, "min_rewarded": 1}
+"""Reward fine-tuning small enough for a test; every novel result is rewarded."""
+
+
+def same_weights(first: torch.nn.Module, second: torch.nn.Module) -> bool:
+    pairs = zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    return all(torch.equal(a, b) for a, b in pairs)
 
 
 def picks_of(store: CampaignStore) -> list[str]:
@@ -46,7 +55,10 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
             "prior_steps": 5,
             "prior_structures": 32,
         },
-        generator={"conditions": {"magnetic_density": "beyond_front", "hhi_production": "<3000"}},
+        generator={
+            "conditions": {"magnetic_density": "beyond_front", "hhi_production": "<3000"},
+            "learn_from_labels": LEARNING | {"every": 2},
+        },
         mlflow={"enabled": True, "tracking_uri": mlflow_server, "experiment": "e2e"},
     )
     assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0
@@ -94,6 +106,13 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
     details = store.round_details(2)
     assert details["generator"].endswith("adapters_r0001.pt")
     assert details["targets"]["hhi_production"] == "<3000"
+    # the generator learned from the rewarded results after round 1, before the adapter refit,
+    # which trained the adapters on the new base network
+    assert [s["generator_model"] for s in summaries] == [None, "models/generator_r0001.pt", None]
+    learned = AdaptedGenerator.load(directory / "models" / "generator_r0001.pt")
+    assert len(learned.base.info["reward_finetuning"]) == 1
+    assert same_weights(learned.base.model, refit.base.model)
+    assert not same_weights(learned.base.model, prior.base.model)
 
     client = MlflowClient(mlflow_server)
     (run,) = client.search_runs([client.get_experiment_by_name("e2e").experiment_id])
@@ -107,7 +126,7 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
     expected.add("surrogate_checkpoint")
     assert {f"round_0002/{name}" for name in expected} <= artifacts
     adapters = {a.path for a in client.list_artifacts(run.info.run_id, "round_0001")}
-    assert "round_0001/adapter_model" in adapters
+    assert {"round_0001/adapter_model", "round_0001/generator_model"} <= adapters
 
     monkeypatch.setenv("COLUMNS", "80")  # a default terminal: whole header words, no "…"
     assert main(["status", str(directory)]) == 0
@@ -161,8 +180,11 @@ def run_driver(config_path, log_path) -> subprocess.Popen:
 
 
 def test_resume_after_sigkill_repeats_and_loses_nothing(tmp_path):
+    """The campaign learns from its labels every round: the driver is killed in round 1, after
+    round 0's generator checkpoint was written, and the resumed run continues from it."""
     directory = tmp_path / "campaign"
-    config_path = write_config(tmp_path / "c.yaml", campaign_config(directory))
+    config = campaign_config(directory, generator={"learn_from_labels": LEARNING | {"every": 1}})
+    config_path = write_config(tmp_path / "c.yaml", config)
     results = directory / "results.jsonl"
     driver = run_driver(config_path, tmp_path / "first.log")
     try:
@@ -205,7 +227,14 @@ def test_resume_after_sigkill_repeats_and_loses_nothing(tmp_path):
     ids = [json.loads(line)["id"] for line in after]
     assert len(ids) == len(set(ids))  # no oracle calculation repeated
     assert sorted(ids) == sorted(picks_of(store))  # every pick evaluated: calls = unique picks
-    assert [s["round"] for s in store.summaries()] == [0, 1, 2]
+    summaries = store.summaries()
+    assert [s["round"] for s in summaries] == [0, 1, 2]
+    learned = [f"models/generator_r000{k}.pt" for k in range(3)]
+    assert [s["generator_model"] for s in summaries] == learned
+    for number in (1, 2):  # round 1 chose its picks before the kill, round 2 after the resume
+        assert store.round_details(number)["generator"].endswith(learned[number - 1])
+    final = TrainedGenerator.load(directory / learned[-1])
+    assert len(final.info["reward_finetuning"]) == 3  # each round continued the last
 
 
 @pytest.mark.usefixtures("installed_plugin")
