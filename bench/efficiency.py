@@ -2,7 +2,8 @@
 oracle budgets, over several seeds.
 
     python -m bench.efficiency [--rounds 4] [--q 6] [--candidates 48] [--steps 100] [--seeds 0 1 2]
-                               [--prior-steps 1500] [--out campaigns/efficiency] [--analyze-only]
+                               [--prior-steps 1500] [--methods ...] [--learn-every 1]
+                               [--out campaigns/efficiency] [--analyze-only]
 
 Methods (all on ``configs/magnet_vs_hhi.yaml`` with the CHGNet oracle and the complete CHGNet hull
 of all MP-20 entries, scaled down by the options above):
@@ -16,7 +17,10 @@ of all MP-20 entries, scaled down by the options above):
   screening baseline; every pick is by definition not novel);
 - ``random_generation``: random picks from unguided generation;
 - ``guided_random``: guided generation (same adapters) without the surrogate/acquisition step:
-  random picks.
+  random picks;
+- ``matterloop_learning`` (not run by default): ``matterloop`` whose generator also learns from
+  its own labels every ``--learn-every`` rounds (``generator.learn_from_labels``, reward
+  fine-tuning with its default settings).
 
 Each campaign runs through the Python API in its own directory under ``--out``, one after the
 other in this process (sharing the MP-20 reference); a rerun resumes unfinished campaigns and
@@ -52,7 +56,7 @@ from generator.evaluation import ReferenceSet, load_reference
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "magnet_vs_hhi.yaml"
-METHODS = ("matterloop", "screening", "random_generation", "guided_random")
+METHODS = ("matterloop", "matterloop_learning", "screening", "random_generation", "guided_random")
 MAGNETIC_DENSITY_HIT = 0.2  # µB/Å³
 HHI_HIT = 1500.0
 
@@ -79,6 +83,8 @@ def method_config(method: str, seed: int, args: argparse.Namespace) -> dict:
     if method in ("screening", "random_generation"):
         config["adapters"] = {"every": 0}
         config["generator"]["conditions"] = {}
+    if method == "matterloop_learning":
+        config["generator"]["learn_from_labels"] = {"every": args.learn_every}
     if method == "screening":
         config["generator"]["source"] = "mp_20"
         config["filters"]["novelty_reference"] = None
@@ -184,6 +190,7 @@ def analyze(args: argparse.Namespace) -> dict:
     figure.parent.mkdir(exist_ok=True)
     fig.savefig(figure, dpi=120)
     baselines = [m for m in results if m != "matterloop"]
+    baselines = [m for m in baselines if not m.startswith("matterloop")]
     if "matterloop" in results and baselines:
         for key in ("", "novel_"):
             best = max(results[m][f"{key}final_mean"] for m in baselines)
@@ -201,10 +208,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adapter-every", type=int, default=2)
     parser.add_argument("--adapter-steps", type=int, default=150)
     parser.add_argument("--prior-steps", type=int, default=1500, help="adapter fit on MP-20")
+    parser.add_argument(
+        "--learn-every", type=int, default=1, help="matterloop_learning: reward fine-tuning"
+    )
     parser.add_argument("--relax-steps", type=int, default=100, help="CHGNet relaxation steps")
     parser.add_argument("--cpus", type=int, default=2, help="Ray CPUs per campaign")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        choices=METHODS,
+        default=[m for m in METHODS if m != "matterloop_learning"],
+    )
     parser.add_argument("--out", type=Path, default=Path("campaigns/efficiency"))
     parser.add_argument("--analyze-only", action="store_true")
     args = parser.parse_args(argv)

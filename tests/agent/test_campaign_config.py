@@ -80,6 +80,21 @@ def test_minimal_config_gets_defaults(tmp_path):
         ),
         ({"adapters": {"prior": "mp_20"}}, "adapters.prior: name the adapters' properties"),
         ({"surrogate": {"prior": "oqmd"}}, "unknown dataset 'oqmd'"),
+        (
+            {"generator": {"learn_from_labels": {"every": -1}}},
+            "generator.learn_from_labels.every: Input should be greater than or equal to 0",
+        ),
+        (
+            {"generator": {"learn_from_labels": {"replay_fraction": 1}}},
+            "learn_from_labels.replay_fraction: Input should be less than 1",
+        ),
+        (
+            {
+                "generator": {"source": "mp_20", "learn_from_labels": {"every": 1}},
+                "filters": {"novelty_reference": None},
+            },
+            "a campaign that screens a dataset has no generator to fine-tune",
+        ),
         ({"surrogate": {"prior_labels": 2}}, "surrogate.prior_labels: Input should be greater"),
         (
             {"surrogate": {"prior": "mp_20", "prior_quantities": ["hhi_production"]}},
