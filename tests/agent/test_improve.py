@@ -9,11 +9,13 @@ import json
 import pytest
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
+from pymatgen.core import Lattice, Structure
 
 from agent.cli import main
-from agent.improve import ImproveSettings
+from agent.improve import GeneratorImprovement, ImproveSettings
 from generator.pretrained import default_checkpoint
 from generator.training.model_io import TrainedGenerator
+from oracles.result import OracleResult, Provenance
 
 ORACLE_SETTINGS = """\
 threads: 1
@@ -94,3 +96,30 @@ def test_bad_settings_are_clear_errors(tmp_path, capsys):
     args = ["generator", "improve", "--oracle", "chgnet", "--require", "magnetic_density~1"]
     assert main([*args, "--out", str(tmp_path)]) == 2
     assert "expected NAME>VALUE" in capsys.readouterr().err
+
+
+def test_rewards_refuse_repeats_of_earlier_rewards_and_apply_requirements(tmp_path):
+    """A S.U.N. structure that matches one rewarded in an earlier round is memorised, not
+    found: it earns nothing and is counted; a hit that misses a required bound is a near hit."""
+    structure = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    other = Structure(Lattice.cubic(4.2), ["Ni", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    settings = ImproveSettings(
+        oracle="chgnet", out=tmp_path, require=[{"name": "magnetic_density", "min": 0.05}]
+    )
+    improvement = GeneratorImprovement(settings)
+    improvement.round_dir(0).mkdir(parents=True)
+    improvement.write_rewarded(0, ["a"], [1.0], [structure])
+
+    def result(cell: Structure, magnetic_density: float) -> OracleResult:
+        return OracleResult(
+            Provenance("chgnet", "test"), cell, cell, magnetic_density=magnetic_density
+        )
+
+    row = {"structurally_valid": True, "sun": True, "novel": True, "unique": True}
+    rows = {"x": row | {"e_above_hull": 0.0}, "y": row | {"e_above_hull": 0.05}}
+    results = {"x": result(structure, 0.2), "y": result(other, 0.01)}
+    rewards, repeats = improvement.rewards(1, ["x", "y"], rows, results)
+    assert repeats == 1
+    assert rewards == [0.0, settings.near_hit_weight]  # a repeat; a hit short of its bound
+    results["y"] = result(other, 0.1)
+    assert improvement.rewards(1, ["y"], rows, results) == ([settings.hit_weight], 0)
