@@ -186,7 +186,7 @@ def analyze(args: argparse.Namespace) -> dict:
         axes.legend()
     all_axes.set_ylabel("hypervolume (µB/Å³ × HHI)")
     fig.suptitle("magnetic density ↑ vs HHI ↓, E_hull ≤ 0.1 eV/atom (complete, growing hull)")
-    figure = REPO / "bench" / "figures" / "efficiency.png"
+    figure = REPO / "bench" / "figures" / f"{args.out.name}.png"  # efficiency.png by default
     figure.parent.mkdir(exist_ok=True)
     fig.savefig(figure, dpi=120)
     baselines = [m for m in results if m != "matterloop"]
