@@ -100,6 +100,16 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
         """Adjust the validated input before the calculation (default: unchanged)."""
         return atoms
 
+    def structure_settings(self, atoms: Atoms) -> dict[str, Any]:
+        """Settings this oracle derives from one structure (e.g. the Hubbard U of its
+        elements), recorded in that result's provenance (default: none)."""
+        return {}
+
+    def calculator_for(self, atoms: Atoms) -> Calculator:
+        """A fresh calculator for ``atoms``, for oracles that do not reuse one
+        (``reuse_calculator`` False; default: :meth:`make_calculator`)."""
+        return self.make_calculator()
+
     def compute_properties(self, atoms: Atoms) -> dict[str, float]:
         """The declared :attr:`properties` of the relaxed ``atoms`` (calculator attached, its
         results those of this geometry); leave ``atoms`` unchanged (work on a copy). By
@@ -121,8 +131,13 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
             self._calculator = self.make_calculator()
         return self._calculator
 
-    def provenance(self) -> Provenance:
-        return Provenance(self.name, self.version(), self.config.model_dump(mode="json"))
+    def provenance(self, atoms: Atoms | None = None) -> Provenance:
+        """Name, version and settings; with ``atoms``, also the :meth:`structure_settings`
+        of that structure."""
+        settings = self.config.model_dump(mode="json")
+        if atoms is not None:
+            settings.update(self.structure_settings(atoms))
+        return Provenance(self.name, self.version(), settings)
 
     def label(self, structure: Structure) -> OracleResult:
         """Validate, relax and label one structure in this process; never raises."""
@@ -139,7 +154,8 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
                 min_volume=robustness.min_volume,
             )
             atoms = self.prepare(atoms)
-            calculator = self.calculator if self.reuse_calculator else self.make_calculator()
+            provenance = self.provenance(atoms)
+            calculator = self.calculator if self.reuse_calculator else self.calculator_for(atoms)
             labels = relax_and_label(atoms, calculator, self.config.relax, robustness.min_distance)
             values = self.compute_properties(labels.atoms)
         except Exception as error:

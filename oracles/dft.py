@@ -5,8 +5,13 @@ density in points per Å⁻¹ of reciprocal length, so cells of any size get com
 With ``band_gap: true`` it also returns the Kohn–Sham band gap (eV) of the final geometry: the
 eigenvalues of a non-self-consistent calculation on the converged density, on a denser Γ-centred
 k-mesh (``band_gap_kpt_density``), both spin channels where spin-polarized, 0 for a metal.
-Every atom starts with ``initial_magmom`` (µB) unless the input structure carries a ``magmom``
-site property. Optionally relaxed through the shared ASE path (:mod:`oracles.relax`); by default
+Atoms start ferromagnetic with the Materials Project's moments (``initial_magmom: mp``: 5 µB on
+Cr, Fe, Mn, Mo, Ni, V, W, 0.6 µB on the rest) or ``initial_magmom`` µB each, unless the input
+structure carries a ``magmom`` site property. ``hubbard_u: mp`` adds Dudarev's U on the d states
+of Co, Cr, Fe, Mn, Mo, Ni, V and W with the Materials Project's values where the structure's most
+electronegative element is O or F (MP's rule and numbers, read from pymatgen's ``MPRelaxSet``);
+the values used for a structure are in its result's provenance (``hubbard_u_applied``).
+Optionally relaxed through the shared ASE path (:mod:`oracles.relax`); by default
 a single point, since DFT relaxations are expensive.
 
 GPAW's total energies are relative to the isolated (spin-paired) atoms of its PAW datasets, not
@@ -18,14 +23,14 @@ the PAW datasets come from the ``gpaw-data`` wheel).
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from importlib.metadata import version as package_version
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
-from pydantic import Field
+from pydantic import Field, field_validator
 from pymatgen.core import Element
 
 from oracles.base import CalculatorOracle, CalculatorOracleConfig
@@ -44,16 +49,78 @@ class GPAWConfig(CalculatorOracleConfig):
         3.5, gt=0, description="k-points per Å⁻¹ of reciprocal-lattice length (Γ-centred)"
     )
     spin_polarized: bool = True
-    initial_magmom: float = Field(1.0, description="starting moment of every atom, µB")
+    initial_magmom: float | Literal["mp"] = Field(
+        "mp",
+        description="starting moment of every atom, µB; 'mp': the Materials Project's (5 on Cr, "
+        "Fe, Mn, Mo, Ni, V, W, 0.6 on the rest), ferromagnetic",
+    )
     smearing_width: float = Field(0.1, gt=0, description="Fermi–Dirac width, eV")
     scf_max_iterations: int = Field(100, ge=1)
     scf_energy_tolerance: float = Field(
         5e-4, gt=0, description="SCF energy change per valence electron, eV"
     )
+    hubbard_u: Literal["mp"] | dict[str, float] | None = Field(
+        None,
+        description="'mp': the Materials Project's U (eV) on the d states of Co, Cr, Fe, Mn, Mo, "
+        "Ni, V, W in oxides and fluorides; a mapping element -> U (eV, d states) applies those "
+        "wherever the element occurs; null: plain PBE",
+    )
     band_gap: bool = Field(False, description="also return band_gap (eV) of the final geometry")
     band_gap_kpt_density: float = Field(
         5.0, gt=0, description="k-points per Å⁻¹ of the non-self-consistent band-gap mesh"
     )
+
+    @field_validator("hubbard_u")
+    @classmethod
+    def known_elements(cls, value: str | dict[str, float] | None) -> str | dict[str, float] | None:
+        if isinstance(value, dict):
+            for symbol, u in value.items():
+                if not Element.is_valid_symbol(symbol):
+                    raise ValueError(f"hubbard_u: unknown element {symbol!r}")
+                if u < 0:
+                    raise ValueError(f"hubbard_u: U of {symbol} is {u} eV; it must be >= 0")
+        return value
+
+
+MP_DEFAULT_MAGMOM = 0.6
+"""µB: the starting moment of an element the Materials Project's table does not name."""
+
+
+@functools.cache
+def mp_hubbard_u() -> dict[str, dict[str, float]]:
+    """The Materials Project's U values (eV) by anion (O, F), then metal: pymatgen's
+    ``MPRelaxSet``."""
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    return MPRelaxSet.CONFIG["INCAR"]["LDAUU"]
+
+
+def initial_magmoms(symbols: Sequence[str], setting: float | str) -> list[float]:
+    """Starting moments (µB) of atoms ``symbols``: ``setting`` on every atom, or with ``"mp"``
+    the Materials Project's by element (pymatgen's ``MPRelaxSet``; 0.6 where it has none)."""
+    if setting != "mp":
+        return [float(setting)] * len(symbols)
+    from pymatgen.io.vasp.sets import MPRelaxSet
+
+    table = MPRelaxSet.CONFIG["INCAR"]["MAGMOM"]
+    return [float(table.get(symbol, MP_DEFAULT_MAGMOM)) for symbol in symbols]
+
+
+def hubbard_u_for(
+    symbols: Collection[str], setting: str | dict[str, float] | None
+) -> dict[str, float]:
+    """The U (eV, on d states) of each element of a structure with elements ``symbols``: with
+    ``"mp"``, MP's values when the most electronegative element is O or F (as MP decides
+    whether a structure gets +U), else none; with a mapping, its values for the elements
+    present."""
+    present = set(symbols)
+    if setting is None:
+        return {}
+    if isinstance(setting, dict):
+        return {symbol: u for symbol, u in setting.items() if symbol in present and u > 0}
+    anion = max(present, key=lambda symbol: Element(symbol).X)
+    table = mp_hubbard_u().get(anion, {})
+    return {symbol: float(table[symbol]) for symbol in sorted(present) if symbol in table}
 
 
 BAND_GAP = OracleProperty(
@@ -90,10 +157,24 @@ class GPAWOracle(CalculatorOracle[GPAWConfig]):
     has_scf: ClassVar[bool] = True
 
     def make_calculator(self) -> Calculator:
+        return self.gpaw_calculator({})
+
+    def structure_settings(self, atoms: Atoms) -> dict[str, Any]:
+        return {
+            "hubbard_u_applied": hubbard_u_for(atoms.get_chemical_symbols(), self.config.hubbard_u)
+        }
+
+    def calculator_for(self, atoms: Atoms) -> Calculator:
+        return self.gpaw_calculator(self.structure_settings(atoms)["hubbard_u_applied"])
+
+    def gpaw_calculator(self, hubbard_u: dict[str, float]) -> Calculator:
+        """GPAW with these settings and Dudarev's U (eV) on the d states of ``hubbard_u``'s
+        elements."""
         from gpaw import GPAW, PW
 
         config = self.config
         return GPAW(
+            setups={symbol: f":d,{u}" for symbol, u in hubbard_u.items()},
             mode=PW(config.ecut),
             xc=config.xc,
             kpts={"density": config.kpt_density, "gamma": True},
@@ -134,7 +215,9 @@ class GPAWOracle(CalculatorOracle[GPAWConfig]):
 
     def prepare(self, atoms: Atoms) -> Atoms:
         if self.config.spin_polarized and not atoms.get_initial_magnetic_moments().any():
-            atoms.set_initial_magnetic_moments([self.config.initial_magmom] * len(atoms))
+            atoms.set_initial_magnetic_moments(
+                initial_magmoms(atoms.get_chemical_symbols(), self.config.initial_magmom)
+            )
         return atoms
 
     def translate_error(self, error: Exception) -> OracleFailure:

@@ -85,3 +85,39 @@ def test_band_gaps_of_a_semiconductor_an_ionic_insulator_and_a_metal(diamond_si)
     assert mgo.properties["band_gap"] > 4.0
     assert al.properties["band_gap"] == 0.0
     assert GPAWOracle.properties_for({}) == ()
+
+
+def rocksalt_feo() -> Structure:
+    from pymatgen.core import Lattice
+
+    return Structure(
+        Lattice.cubic(4.33), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    ).get_primitive_structure()
+
+
+def test_hubbard_u_is_applied_to_an_iron_oxide_and_not_to_iron(bcc_fe: Structure) -> None:
+    with GPAWOracle.from_settings({**FAST, "hubbard_u": "mp"}) as oracle:
+        oxide, metal = oracle.evaluate([rocksalt_feo(), bcc_fe])
+    assert oxide.ok and metal.ok, (oxide.failure, metal.failure)
+    assert oxide.provenance.settings["hubbard_u_applied"] == {"Fe": 5.3}
+    assert metal.provenance.settings["hubbard_u_applied"] == {}
+    with GPAWOracle.from_settings(FAST) as oracle:
+        (plain_oxide,) = oracle.evaluate([rocksalt_feo()])
+    assert plain_oxide.provenance.settings["hubbard_u_applied"] == {}
+    # Dudarev's term penalises the fractional occupation of Fe²⁺'s d shell: +1.0 eV measured
+    assert oxide.energy - plain_oxide.energy > 0.5
+
+
+def test_which_structures_get_hubbard_u() -> None:
+    from oracles.dft import GPAWConfig, hubbard_u_for
+
+    assert hubbard_u_for(["Fe", "O", "F"], "mp") == {"Fe": 5.3}  # F decides, same U
+    assert hubbard_u_for(["Co", "Li", "P", "O"], "mp") == {"Co": 3.32}
+    assert hubbard_u_for(["Fe", "S"], "mp") == {}
+    assert hubbard_u_for(["Fe", "Cu", "O"], "mp") == {"Fe": 5.3}  # Cu has no U in MP's set
+    assert hubbard_u_for(["Fe", "Ni"], {"Ni": 6.2}) == {"Ni": 6.2}
+    assert hubbard_u_for(["Fe", "O"], None) == {}
+    with pytest.raises(ValueError, match="unknown element 'Xx'"):
+        GPAWConfig(hubbard_u={"Xx": 2.0})
+    with pytest.raises(ValueError, match="must be >= 0"):
+        GPAWConfig(hubbard_u={"Fe": -1.0})
