@@ -14,16 +14,23 @@ objective's reference value (qLogEI). Constraints enter as BoTorch outcome const
 (feasibility weighting). The ``q`` picks are chosen jointly and greedily over the discrete
 candidate set with ``optimize_acqf_discrete`` (no candidate twice; near-duplicates were removed
 before scoring).
+
+A quantity may be the sum of two outputs (``offsets``): in a two-fidelity campaign the oracle's
+value is the screen's value (a deterministic column) plus a GP's prediction of the difference
+(:mod:`agent.campaign.fidelity`). With ``log_costs`` the greedy steps are cost-aware: each picks
+the candidate of the largest acquisition value per unit cost (``log α − log c``, the inverse
+cost weighting of BoTorch's ``InverseCostWeightedUtility``), the earlier picks pending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
-from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputObjective
+from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
 from botorch.models import ModelList
 from botorch.models.deterministic import GenericDeterministicModel
@@ -49,18 +56,47 @@ def acquisition_name(objectives: Sequence[ObjectiveConfig]) -> str:
     return "qLogNEHVI" if len(objectives) > 1 else "qLogNEI"
 
 
+def output_columns(
+    name: str, outputs: Sequence[str], offsets: Mapping[str, str] | None = None
+) -> list[int]:
+    """The outputs whose sum is quantity ``name``: its own and its offset's, where present."""
+    names = (name, (offsets or {}).get(name))
+    columns = [outputs.index(n) for n in names if n is not None and n in outputs]
+    if not columns:
+        raise ValueError(f"no model output for {name}; outputs: {', '.join(outputs)}")
+    return columns
+
+
 def outcome_constraints(
-    constraints: Sequence[ConstraintConfig], outputs: Sequence[str]
+    constraints: Sequence[ConstraintConfig],
+    outputs: Sequence[str],
+    offsets: Mapping[str, str] | None = None,
 ) -> list[Callable[[torch.Tensor], torch.Tensor]]:
     """BoTorch constraint callables (feasible where ``≤ 0``) on samples ``(..., q, m)``."""
     callables = []
     for constraint in constraints:
-        index = outputs.index(constraint.name)
+        columns = output_columns(constraint.name, outputs, offsets)
         if constraint.max is not None:
-            callables.append(lambda Z, i=index, b=constraint.max: Z[..., i] - b)
+            callables.append(lambda Z, c=columns, b=constraint.max: Z[..., c].sum(-1) - b)
         if constraint.min is not None:
-            callables.append(lambda Z, i=index, b=constraint.min: b - Z[..., i])
+            callables.append(lambda Z, c=columns, b=constraint.min: b - Z[..., c].sum(-1))
     return callables
+
+
+def greedy_cost_weighted(
+    acquisition: AcquisitionFunction, candidates: torch.Tensor, q: int, log_costs: torch.Tensor
+) -> list[int]:
+    """``q`` distinct rows of ``candidates`` ``(n, D)``, each step the largest
+    ``log α(x | earlier picks pending) − log_costs`` (``(n,)``, log CPU-seconds)."""
+    chosen: list[int] = []
+    for _ in range(q):
+        acquisition.set_X_pending(candidates[chosen] if chosen else None)
+        with torch.no_grad():
+            utility = acquisition(candidates.unsqueeze(-2)) - log_costs
+        utility[chosen] = -torch.inf
+        chosen.append(int(torch.argmax(utility)))
+    acquisition.set_X_pending(None)
+    return chosen
 
 
 def select(
@@ -73,33 +109,41 @@ def select(
     q: int,
     mc_samples: int = 128,
     seed: int = 0,
+    offsets: Mapping[str, str] | None = None,
+    log_costs: torch.Tensor | None = None,
 ) -> tuple[list[int], list[float]]:
     """Indices of the ``q`` candidates to evaluate next (fewer if there are fewer candidates) and
-    the acquisition value of each greedy step.
+    the acquisition value of each greedy step (empty when cost-aware).
 
     Args:
         model: BoTorch model with outputs named ``outputs``.
         candidates: ``(n, D)`` features of the candidates.
         baseline: ``(m, D)`` features of the labeled structures (``m`` may be 0).
+        offsets: quantity -> the output added to its own (see the module docstring).
+        log_costs: ``(n,)`` log of each candidate's cost, for cost-aware picks.
     """
     q = min(q, len(candidates))
     sampler = get_sampler(model.posterior(candidates[:1]), torch.Size([mc_samples]), seed=seed)
-    signs = torch.tensor([o.sign for o in objectives], dtype=torch.double)
-    indices = [outputs.index(o.name) for o in objectives]
-    constraint_callables = outcome_constraints(constraints, outputs) or None
+    signs = [o.sign for o in objectives]
+    columns = [output_columns(o.name, outputs, offsets) for o in objectives]
+    constraint_callables = outcome_constraints(constraints, outputs, offsets) or None
     if len(objectives) > 1:
         acquisition = qLogNoisyExpectedHypervolumeImprovement(
             model=model,
-            ref_point=(signs * torch.tensor([o.reference for o in objectives])).tolist(),
+            ref_point=[sign * o.reference for sign, o in zip(signs, objectives, strict=True)],
             X_baseline=baseline,
             sampler=sampler,
-            objective=WeightedMCMultiOutputObjective(signs, outcomes=indices),
+            objective=GenericMCMultiOutputObjective(
+                lambda Z, X=None: torch.stack(
+                    [s * Z[..., c].sum(-1) for s, c in zip(signs, columns, strict=True)], dim=-1
+                )
+            ),
             constraints=constraint_callables,
             prune_baseline=len(baseline) > 0,
         )
     else:
-        sign, index = float(signs[0]), indices[0]
-        objective = GenericMCObjective(lambda Z, X=None: sign * Z[..., index])
+        sign, column = signs[0], columns[0]
+        objective = GenericMCObjective(lambda Z, X=None: sign * Z[..., column].sum(-1))
         if len(baseline):
             acquisition = qLogNoisyExpectedImprovement(
                 model=model,
@@ -116,6 +160,8 @@ def select(
                 objective=objective,
                 constraints=constraint_callables,
             )
+    if log_costs is not None:
+        return greedy_cost_weighted(acquisition, candidates, q, log_costs), []
     chosen, values = optimize_acqf_discrete(acquisition, q=q, choices=candidates, unique=True)
     picked = [int(torch.nonzero((candidates == row).all(dim=-1))[0]) for row in chosen]
     return picked, values.flatten().tolist()

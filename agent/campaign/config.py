@@ -9,6 +9,7 @@ Every error names the field, e.g. ``acquisition.q: Input should be greater than 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Self
@@ -26,6 +27,10 @@ from oracles.properties import OracleProperty, declared_properties_for
 from oracles.references import SHIPPED_HULLS
 from oracles.registry import BUILTIN_ORACLES, OracleSpec, resolve_oracle_class
 from surrogates.config import HeadConfig
+
+
+class SlowScreenWarning(UserWarning):
+    """A two-fidelity campaign whose screen is assumed or measured no cheaper than its oracle."""
 
 
 def check_quantity(name: str, field: str, oracle: str, provided: Sequence[OracleProperty]) -> None:
@@ -248,11 +253,31 @@ class AcquisitionSettings(StrictModel):
 
 
 class BudgetSettings(StrictModel):
-    """The campaign stops after ``rounds`` rounds or ``oracle_calls`` evaluations, whichever
-    comes first."""
+    """The campaign stops after ``rounds`` rounds, ``oracle_calls`` evaluations of ``oracle``
+    or ``oracle_cpu_seconds`` CPU-seconds of oracle work (both fidelities: each result's wall
+    time times ``ray.oracle_cpus``), whichever comes first."""
 
     rounds: int = Field(10, gt=0)
     oracle_calls: int | None = Field(None, gt=0, description="total oracle evaluations")
+    oracle_cpu_seconds: float | None = Field(
+        None, gt=0, description="total CPU-seconds of oracle work, screen included"
+    )
+
+
+class FidelitySettings(StrictModel):
+    """Two fidelities (with ``screen``): each round the screen relaxes ``screened`` candidates
+    chosen by the acquisition (Ray tasks); of those that relax to a novel structure, the
+    acquisition then chooses ``acquisition.q`` for ``oracle``, which labels the screen's relaxed
+    geometry (:mod:`agent.campaign.fidelity`). The choice is cost-aware: each candidate's
+    acquisition value is divided by its predicted oracle cost in CPU-seconds, a power law in the
+    number of atoms fitted to the campaign's own wall times; ``screen_cost_s`` and
+    ``oracle_cost_s`` (CPU-seconds per structure) stand in until a fidelity has
+    ``min_timings`` results."""
+
+    screened: int = Field(8, gt=0, description="candidates the screen relaxes per round")
+    screen_cost_s: float = Field(30.0, gt=0, description="assumed CPU-s per screen result")
+    oracle_cost_s: float = Field(600.0, gt=0, description="assumed CPU-s per oracle result")
+    min_timings: int = Field(3, ge=2, description="results of a fidelity before its cost is fitted")
 
 
 class FilterSettings(StrictModel):
@@ -321,6 +346,12 @@ class CampaignConfig(StrictModel):
     objectives: tuple[ObjectiveConfig, ...] = Field(min_length=1)
     constraints: tuple[ConstraintConfig, ...] = ()
     oracle: OracleSpec = Field(default_factory=lambda: OracleSpec(name="chgnet"))
+    screen: OracleSpec | None = Field(
+        None,
+        description="a cheaper oracle that relaxes every pick first (e.g. chgnet, with oracle "
+        "gpaw); see fidelity",
+    )
+    fidelity: FidelitySettings = Field(default_factory=FidelitySettings)
     hull: str = Field(
         "chgnet",
         description="a shipped reference hull by oracle name (completed with every MP-20 entry), "
@@ -354,6 +385,8 @@ class CampaignConfig(StrictModel):
         for field, items in (("objective", self.objectives), ("constraint", self.constraints)):
             for item in items:
                 check_quantity(item.name, field, self.oracle.name, provided)
+        if self.screen is not None:
+            self.check_screen()
         for objective in self.objectives:
             expected = quantity(objective.name).source
             if objective.source is not None and objective.source != expected:
@@ -384,7 +417,7 @@ class CampaignConfig(StrictModel):
         if (
             "e_above_hull" in self.modelled
             and self.hull in SHIPPED_HULLS
-            and self.hull != self.oracle.name
+            and self.hull not in (self.oracle.name, self.screen and self.screen.name)
         ):
             raise ValueError(
                 f"hull: the shipped {self.hull} hull holds {self.hull}'s energies; results of "
@@ -416,6 +449,42 @@ class CampaignConfig(StrictModel):
                     f"generator.conditions.{name}: beyond_front needs {name} as an objective"
                 )
         return self
+
+    def check_screen(self) -> None:
+        """The screen is a known oracle with valid settings, at least ``acquisition.q``
+        structures are screened per round, and its assumed cost is below the oracle's (a
+        warning otherwise: screening would then cost more than it saves)."""
+        screen = self.screen
+        try:
+            screen_class = resolve_oracle_class(screen.name)
+            declare_oracle_properties(
+                screen.name, declared_properties_for(screen_class, screen.settings)
+            )
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"screen: {exc}") from exc
+        if self.fidelity.screened < self.acquisition.q:
+            raise ValueError(
+                f"fidelity.screened ({self.fidelity.screened}) must be at least acquisition.q "
+                f"({self.acquisition.q}): the oracle's picks are chosen among the screened"
+            )
+        if self.fidelity.screen_cost_s >= self.fidelity.oracle_cost_s:
+            warnings.warn(
+                f"fidelity: the screen ({screen.name}, {self.fidelity.screen_cost_s:g} CPU-s) is "
+                f"assumed no cheaper than the oracle ({self.oracle.name}, "
+                f"{self.fidelity.oracle_cost_s:g} CPU-s); screening then costs more than it saves",
+                SlowScreenWarning,
+                stacklevel=2,
+            )
+
+    def screen_provides(self, name: str) -> bool:
+        """Whether the screen returns the oracle quantity ``name`` of its own (E_hull, which
+        depends on the hull's energy footing, is not one)."""
+        if self.screen is None or name == "e_above_hull":
+            return False
+        if name in QUANTITIES:
+            return True
+        screen_class = resolve_oracle_class(self.screen.name)
+        return name in {p.name for p in declared_properties_for(screen_class, self.screen.settings)}
 
     @property
     def campaign_dir(self) -> Path:

@@ -13,12 +13,16 @@ the campaign's other results (:meth:`oracles.hull.ReferenceHull.e_above_hull_amo
 results in one chemical system only the lower can sit on the hull, and a result's E_hull rises
 when a later result undercuts it. Each round's ``labels.csv`` keeps the values as they were then.
 Computed quantities are taken on the relaxed structure.
+
+In a two-fidelity campaign (``screen``) the table holds the expensive oracle's results; where
+the hull holds the screen's energies (the shipped CHGNet hull for a GPAW campaign), a result's
+E_hull is the screen's E_hull of the same structure, as :func:`stability_fidelity` says.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
@@ -41,17 +45,35 @@ label, or possibly an MP-20 entry whose positions are not at hand."""
 
 def campaign_hull(config: CampaignConfig) -> ReferenceHull | None:
     """The reference hull of ``config.hull`` (a hull file, or the complete hull of the oracle of
-    that name) when it can hold the campaign oracle's energies, else None (stability unknown).
+    that name) when it can hold the energies of the campaign's oracle or screen, else None
+    (stability unknown).
 
     A campaign that models E_hull always gets its hull; a result of another footing is then
     refused when it is placed on it (the config check names the mismatch first)."""
+    footings = {config.oracle.name} | ({config.screen.name} if config.screen else set())
     modelled = "e_above_hull" in config.modelled
-    if not modelled and config.hull in SHIPPED_HULLS and config.hull != config.oracle.name:
+    if not modelled and config.hull in SHIPPED_HULLS and config.hull not in footings:
         return None
     hull = load_hull(config.hull, config.filters.data_dir)
-    if not modelled and hull.source.split(" ")[0] != config.oracle.name:
+    if not modelled and hull_oracle(hull) not in footings:
         return None
     return hull
+
+
+def hull_oracle(hull: ReferenceHull) -> str:
+    """The name of the oracle whose energies ``hull`` holds."""
+    return hull.source.split(" ")[0]
+
+
+def stability_fidelity(config: CampaignConfig, hull: ReferenceHull | None) -> str | None:
+    """Whose E_hull a result gets: ``"screen"`` when the hull holds the screen's energies (a
+    two-fidelity campaign whose expensive oracle has no hull of its own), ``"oracle"`` when it
+    holds the oracle's, None without a hull."""
+    if hull is None:
+        return None
+    if config.screen is not None and hull_oracle(hull) == config.screen.name:
+        return "screen"
+    return "oracle"
 
 
 def judge_novelty(
@@ -123,9 +145,14 @@ def label_row(
 
 
 def label_table(
-    evaluations: Sequence[ResultRecord], config: CampaignConfig, hull: ReferenceHull | None
+    evaluations: Sequence[ResultRecord],
+    config: CampaignConfig,
+    hull: ReferenceHull | None,
+    e_above_hull: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """One row per evaluation (see the module docstring)."""
+    """One row per evaluation (see the module docstring); ``e_above_hull``, by id, replaces the
+    E_hull of the evaluations on ``hull`` (in a two-fidelity campaign whose hull holds the
+    screen's energies, the screen's E_hull of the same structures)."""
     columns = [
         *BASE_COLUMNS,
         *config.modelled,
@@ -137,9 +164,40 @@ def label_table(
         "hit",
     ]
     columns = list(dict.fromkeys(columns))
-    e_hull = current_e_above_hull(evaluations, hull) if hull is not None else {}
+    if e_above_hull is not None:
+        e_hull = dict(e_above_hull)
+    else:
+        e_hull = current_e_above_hull(evaluations, hull) if hull is not None else {}
     rows = [label_row(e, config, hull, e_hull.get(e.id, math.nan)) for e in evaluations]
     return pd.DataFrame(rows, columns=columns)
+
+
+def campaign_label_table(
+    config: CampaignConfig,
+    hull: ReferenceHull | None,
+    evaluations: Sequence[ResultRecord],
+    screenings: Sequence[ResultRecord] = (),
+) -> pd.DataFrame:
+    """The label table of a campaign's oracle results ``evaluations``; where the hull holds the
+    screen's energies, each result's E_hull is that of the screen's result of the same structure
+    on the hull grown by all of ``screenings``."""
+    e_hull = None
+    if stability_fidelity(config, hull) == "screen":
+        e_hull = current_e_above_hull(screenings, hull)
+    return label_table(evaluations, config, hull, e_hull)
+
+
+def stability_note(config: CampaignConfig, hull: ReferenceHull | None) -> str:
+    """Where a result's E_hull comes from, in words, for the front's readers."""
+    fidelity = stability_fidelity(config, hull)
+    if fidelity is None:
+        return "stability unknown: no hull holds the oracle's energies"
+    if fidelity == "screen":
+        return (
+            f"E_hull from the screen ({config.screen.name}) on the hull of {hull.source}, not "
+            f"from {config.oracle.name}, whose energies have no hull here"
+        )
+    return f"E_hull from {config.oracle.name} on the hull of {hull.source}"
 
 
 def novel_rows(table: pd.DataFrame) -> pd.DataFrame:

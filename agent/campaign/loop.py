@@ -14,7 +14,9 @@ The state on disk is enough to resume at any point (see :mod:`agent.campaign.sto
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -28,7 +30,7 @@ from rich.progress import Progress
 
 from agent.campaign.acquisition import acquisition_name, feature_model, select
 from agent.campaign.candidates import Candidates, filter_candidates
-from agent.campaign.config import CampaignConfig
+from agent.campaign.config import CampaignConfig, SlowScreenWarning
 from agent.campaign.distributed import (
     connect,
     evaluate_on_ray,
@@ -38,12 +40,15 @@ from agent.campaign.distributed import (
     learn_generator,
     remote_call,
 )
+from agent.campaign.fidelity import CostModel, ScreenToOracle
 from agent.campaign.labels import (
     KNOWN_NOVELTIES,
     campaign_hull,
+    campaign_label_table,
     judge_novelty,
     label_table,
     novel_rows,
+    stability_fidelity,
 )
 from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
 from agent.campaign.prior import prior_labels
@@ -52,11 +57,15 @@ from agent.campaign.store import CampaignState, CampaignStore, Pick
 from agent.campaign.targets import generation_targets
 from agent.campaign.tracking import CampaignTracker
 from agent.writer_lock import exclusive_writer
+from generator.evaluation import Novelty
 from generator.training.reward import RewardWeights
 from oracles.results_file import ResultRecord
 from surrogates.network import load_network
 from surrogates.pretrained import default_network
 from surrogates.surrogate import Surrogate
+
+ORACLE_STAGE = "oracle_picks"
+"""Two fidelities: the stage name of the oracle's picks in a round's folder."""
 
 
 class Campaign:
@@ -80,10 +89,13 @@ class Campaign:
         self.console = console or Console()
         self.store = CampaignStore(config.campaign_dir)
         self.hull = campaign_hull(config)
+        self.stability = stability_fidelity(config, self.hull)
         self.reference = None
         self.known = None
         self.screening_pool = None
-        self.cached_table: tuple[int, pd.DataFrame] | None = None
+        self.cached_table: tuple[tuple[int, int], pd.DataFrame] | None = None
+        self.cached_screen_table: tuple[int, pd.DataFrame] | None = None
+        self.oracle_model: ScreenToOracle | None = None
         self.surrogate: Surrogate | None = None
         self.surrogate_ids: list[str] = []  # oracle-labeled rows, after the prior's rows
         self.prior_rows = 0
@@ -128,14 +140,62 @@ class Campaign:
         if state.next_round >= budget.rounds:
             return True
         calls = len(self.store.evaluations())
-        return budget.oracle_calls is not None and calls >= budget.oracle_calls
+        if budget.oracle_calls is not None and calls >= budget.oracle_calls:
+            return True
+        seconds = budget.oracle_cpu_seconds
+        return seconds is not None and sum(self.cpu_seconds().values()) >= seconds
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU-seconds spent by each fidelity so far (wall time times ``ray.oracle_cpus``)."""
+        cpus = self.config.ray.oracle_cpus
+        spent = {"oracle": cpus * sum(e.result.wall_time_s for e in self.store.evaluations())}
+        if self.config.screen is not None:
+            spent["screen"] = cpus * sum(r.result.wall_time_s for r in self.store.screenings())
+        return spent
 
     def table(self) -> pd.DataFrame:
-        """The label table (:mod:`agent.campaign.labels`), rebuilt when results were added."""
+        """The label table (:mod:`agent.campaign.labels`) of the oracle's results, rebuilt when
+        results were added; E_hull is the screen's where the hull holds the screen's
+        energies."""
         evaluations = self.store.evaluations()
-        if self.cached_table is None or self.cached_table[0] != len(evaluations):
-            self.cached_table = (len(evaluations), label_table(evaluations, self.config, self.hull))
+        screenings = self.store.screenings() if self.stability == "screen" else []
+        key = (len(evaluations), len(screenings))
+        if self.cached_table is None or self.cached_table[0] != key:
+            table = campaign_label_table(self.config, self.hull, evaluations, screenings)
+            self.cached_table = (key, table)
         return self.cached_table[1]
+
+    def screen_table(self) -> pd.DataFrame:
+        """The label table of the screen's results (two fidelities); E_hull only where the hull
+        holds the screen's energies."""
+        screenings = self.store.screenings()
+        if self.cached_screen_table is None or self.cached_screen_table[0] != len(screenings):
+            hull = self.hull if self.stability == "screen" else None
+            self.cached_screen_table = (
+                len(screenings),
+                label_table(screenings, self.config, hull),
+            )
+        return self.cached_screen_table[1]
+
+    def screen_knows(self, name: str) -> bool:
+        """Whether a screened structure has the modelled quantity ``name`` from the screen."""
+        if name == "e_above_hull":
+            return self.stability == "screen"
+        return self.config.screen_provides(name)
+
+    def first_stage(self) -> tuple[list[ResultRecord], pd.DataFrame]:
+        """The records the picks' surrogate learns from and their labels (indexed by id): the
+        oracle's results; with a screen, the screened structures, labeled with the screen's
+        values where it gives them and the oracle's elsewhere."""
+        table = self.table().set_index("id")
+        if self.config.screen is None:
+            return self.store.evaluations(), table
+        screen = self.screen_table().set_index("id")
+        labels = pd.DataFrame(index=screen.index)
+        for name in self.config.modelled:
+            source = screen if self.screen_knows(name) else table
+            labels[name] = source[name].reindex(screen.index)
+        return self.store.screenings(), labels
 
     # --------------------------------------------------------------------------------- round
     def run_round(self, state: CampaignState) -> None:
@@ -145,6 +205,9 @@ class Campaign:
             picks, details = self.choose(number, state)
             self.store.save_picks(number, picks, details)
         details = self.store.round_details(number)
+        stage_seconds: dict[str, float] = {}
+        if self.config.screen is not None:
+            picks = self.screen_and_choose(number, picks, stage_seconds)
         done = {e.id for e in self.store.evaluations()}
         pending = [(p.id, p.structure) for p in picks if p.id not in done]
         start = time.perf_counter()
@@ -160,9 +223,12 @@ class Campaign:
         summary = self.summarize(number, table, details, picks)
         summary["seconds"] = {
             **details.get("seconds", {}),
+            **stage_seconds,
             "oracle": oracle_seconds,
             "surrogate_refit": refit_seconds,
         }
+        if self.config.screen is not None:
+            summary["fidelity"] = self.fidelity_summary(number, table)
         summary["surrogate_checkpoint"] = checkpoint
         summary["adapter_model"] = adapter_model
         summary["generator_model"] = generator_model
@@ -170,24 +236,238 @@ class Campaign:
         self.store.save_summary(number, summary)
         self.console.print(round_line(summary), highlight=False, soft_wrap=True)
 
-    def evaluate(self, number: int, pending: Sequence[tuple[str, Structure]]) -> None:
-        """Evaluate the pending picks as Ray tasks, persisting each result as it returns with
-        the novelty of its relaxed structure."""
+    def evaluate(
+        self, number: int, pending: Sequence[tuple[str, Structure]], screen: bool = False
+    ) -> None:
+        """Evaluate the pending picks with the oracle (or the screen) as Ray tasks, persisting
+        each result as it returns with the novelty of its relaxed structure."""
         reference = self.known_structures()
-        earlier = [e.result.structure for e in self.store.evaluations() if e.result.ok]
+        records = self.store.screenings() if screen else self.store.evaluations()
+        earlier = [e.result.structure for e in records if e.result.ok]
+        spec = self.config.screen if screen else self.config.oracle
         with (
-            self.store.results_journal() as journal,
+            self.store.results_journal(screen) as journal,
             Progress(console=self.console, transient=True) as progress,
         ):
-            task = progress.add_task(
-                f"round {number}: {self.config.oracle.name}", total=len(pending)
-            )
-            for identifier, result in evaluate_on_ray(pending, self.config.oracle, self.config.ray):
+            task = progress.add_task(f"round {number}: {spec.name}", total=len(pending))
+            for identifier, result in evaluate_on_ray(pending, spec, self.config.ray):
                 novelty = judge_novelty(result, reference, earlier)
                 self.store.record(journal, ResultRecord(identifier, result, number, novelty))
                 if result.ok:
                     earlier.append(result.structure)
                 progress.advance(task)
+
+    # ----------------------------------------------------------------------- two fidelities
+    def screen_and_choose(
+        self, number: int, picks: list[Pick], seconds: dict[str, float]
+    ) -> list[Pick]:
+        """Relax the round's picks with the screen (those not screened yet), then choose the
+        oracle's picks among them (once: the choice is saved before the oracle's first call);
+        adds the stages' wall times to ``seconds``."""
+        done = {r.id for r in self.store.screenings()}
+        pending = [(p.id, p.structure) for p in picks if p.id not in done]
+        start = time.perf_counter()
+        if pending:
+            self.evaluate(number, pending, screen=True)
+        seconds["screen"] = time.perf_counter() - start
+        chosen = self.store.picks(number, ORACLE_STAGE)
+        if chosen is None:
+            start = time.perf_counter()
+            chosen, details = self.choose_for_oracle(number, picks)
+            details["seconds"] = {"oracle_acquisition": time.perf_counter() - start}
+            self.store.save_picks(number, chosen, details, ORACLE_STAGE)
+        seconds.update(self.store.round_details(number, ORACLE_STAGE).get("seconds", {}))
+        return chosen
+
+    def cost_models(self) -> dict[str, CostModel]:
+        """CPU-seconds per result of each fidelity against its atom count, from the campaign's
+        own results (:class:`~agent.campaign.fidelity.CostModel`)."""
+        settings, cpus = self.config.fidelity, self.config.ray.oracle_cpus
+        models = {}
+        for fidelity, records, assumed in (
+            ("screen", self.store.screenings(), settings.screen_cost_s),
+            ("oracle", self.store.evaluations(), settings.oracle_cost_s),
+        ):
+            timed = [r for r in records if r.result.ok]
+            models[fidelity] = CostModel.fit(
+                [len(r.result.initial_structure) for r in timed],
+                [cpus * r.result.wall_time_s for r in timed],
+                assumed,
+                settings.min_timings,
+            )
+        return models
+
+    def refit_oracle_model(self) -> ScreenToOracle:
+        """The model of the oracle's quantities on screened structures, with every oracle label
+        the campaign has (refitted when labels were added)."""
+        if self.oracle_model is None:
+            network = load_network(self.config.surrogate.network or default_network())
+            exact = [
+                n for n in self.config.modelled if n == "e_above_hull" and self.screen_knows(n)
+            ]
+            self.oracle_model = ScreenToOracle.build(network, self.config, exact)
+        model = self.oracle_model
+        seen = set(model.ids)
+        new = [e for e in self.store.evaluations() if e.result.ok and e.id not in seen]
+        if new:
+            ids = [e.id for e in new]
+            model.add(
+                ids,
+                [e.result.initial_structure for e in new],
+                self.screen_table().set_index("id").loc[ids],
+                self.table().set_index("id").loc[ids],
+            )
+            model.refit(self.config.acquisition.initial_labels)
+        return model
+
+    def oracle_features(
+        self, model: ScreenToOracle, ids: Sequence[str], structures: Sequence[Structure]
+    ) -> torch.Tensor:
+        """Features (:mod:`agent.campaign.fidelity`) of screened structures by id."""
+        rows = self.screen_table().set_index("id").loc[list(ids)]
+        computed = {name: rows[name].tolist() for name in self.config.computed}
+        return model.features(structures, rows, computed)
+
+    def choose_for_oracle(self, number: int, picks: list[Pick]) -> tuple[list[Pick], dict]:
+        """The oracle's picks of round ``number`` among its screened picks: those that relaxed
+        to a novel structure with every screened quantity defined, chosen by the cost-aware
+        acquisition on :class:`~agent.campaign.fidelity.ScreenToOracle` (at random before it
+        can score them), within the budgets of calls and CPU-seconds."""
+        screened = {r.id: r for r in self.store.screenings() if r.round == number}
+        rows = self.screen_table().set_index("id")
+        labeled = {e.id for e in self.store.evaluations()}
+        model = self.refit_oracle_model()
+        known = [*model.transferred, *model.exact, *self.config.computed]
+        counts = {"screened": len(screened), "screen_failed": 0, "not_novel": 0, "undefined": 0}
+        eligible = []
+        for pick in picks:
+            record = screened.get(pick.id)
+            if record is None or pick.id in labeled:
+                continue
+            if not record.result.ok:
+                counts["screen_failed"] += 1
+            elif record.novelty != Novelty.NOVEL.value:
+                counts["not_novel"] += 1
+            elif rows.loc[pick.id, known].isna().any():
+                counts["undefined"] += 1
+            else:
+                eligible.append(record)
+        counts["eligible"] = len(eligible)
+        q = min(self.config.acquisition.q, len(eligible))
+        if self.config.budget.oracle_calls is not None:
+            q = min(q, self.config.budget.oracle_calls - len(labeled))
+        if q <= 0:
+            return [], {"method": "none", "counts": counts}
+        ids = [r.id for r in eligible]
+        structures = [r.result.structure for r in eligible]
+        cost = self.cost_models()["oracle"].predict([len(s) for s in structures])
+        features = self.oracle_features(model, ids, structures)
+        if self.config.acquisition.kind == "random" or not model.usable:
+            rng = np.random.default_rng(self.config.seed * 100_003 + number + 1)
+            chosen = [int(i) for i in rng.choice(len(eligible), size=q, replace=False)]
+            method = "random" if self.config.acquisition.kind == "random" else "initial design"
+        else:
+            botorch_model, outputs, offsets = model.model(features.shape[-1])
+            labeled_ok = [e for e in self.store.evaluations() if e.result.ok]
+            baseline = features[:0]
+            if labeled_ok:
+                baseline = self.oracle_features(
+                    model,
+                    [e.id for e in labeled_ok],
+                    [e.result.initial_structure for e in labeled_ok],
+                )
+            chosen, _ = select(
+                botorch_model,
+                features,
+                baseline[~baseline.isnan().any(dim=-1)],
+                self.config.objectives,
+                self.config.constraints,
+                outputs,
+                q,
+                self.config.acquisition.mc_samples,
+                self.config.seed + number,
+                offsets,
+                torch.log(torch.as_tensor(cost, dtype=torch.double)),
+            )
+            method = f"{acquisition_name(self.config.objectives)} per CPU-s"
+        chosen = self.within_cpu_budget(chosen, cost)
+        mean, std = model.predict(features[chosen]) if chosen else ({}, {})
+        oracle_picks = [
+            Pick(
+                ids[j],
+                structures[j],
+                {name: values[i] for name, values in mean.items()},
+                {name: values[i] for name, values in std.items()},
+            )
+            for i, j in enumerate(chosen)
+        ]
+        details = {
+            "method": method,
+            "counts": counts,
+            "predicted_cost_s": [float(cost[j]) for j in chosen],
+            "screen_values": {
+                ids[j]: {n: float(rows.loc[ids[j], n]) for n in model.transferred} for j in chosen
+            },
+        }
+        return oracle_picks, details
+
+    def within_cpu_budget(self, chosen: list[int], cost: np.ndarray) -> list[int]:
+        """The leading picks whose predicted costs fit the CPU-seconds left (at least one)."""
+        budget = self.config.budget.oracle_cpu_seconds
+        if budget is None or not chosen:
+            return chosen
+        left = budget - sum(self.cpu_seconds().values())
+        total = np.cumsum([cost[j] for j in chosen])
+        return chosen[: max(1, int((total <= left).sum()))]
+
+    def fidelity_summary(self, number: int, table: pd.DataFrame) -> dict[str, Any]:
+        """What the round's two fidelities did: counts, CPU-seconds and costs per fidelity, and
+        how well the screen alone and the multi-fidelity model predicted the oracle's values of
+        this round's picks (mean absolute errors, before the labels were added)."""
+        details = self.store.round_details(number, ORACLE_STAGE)
+        picks = self.store.picks(number, ORACLE_STAGE) or []
+        rows = table.set_index("id")
+        costs = self.cost_models()
+        errors: dict[str, dict[str, float]] = {}
+        screened = details.get("screen_values", {})
+        names = sorted({name for values in screened.values() for name in values})
+        for name in names:
+            screen, predicted, truth = [], [], []
+            for pick in picks:
+                value = rows[name].get(pick.id, math.nan)
+                if pick.id in screened and not math.isnan(value):
+                    screen.append(screened[pick.id][name])
+                    predicted.append(pick.predicted_mean[name])
+                    truth.append(value)
+            if truth:
+                errors[name] = {
+                    "mae_screen": float(np.mean(np.abs(np.subtract(screen, truth)))),
+                    "mae_model": float(np.mean(np.abs(np.subtract(predicted, truth)))),
+                    "count": len(truth),
+                }
+        spent = self.cpu_seconds()
+        summary = {
+            "method": details.get("method"),
+            **details.get("counts", {}),
+            "sent_to_oracle": len(picks),
+            "cpu_seconds": spent,
+            "cost_exponent": {f: c.exponent for f, c in costs.items()},
+            "cost_s_per_atom": {f: c.prefactor for f, c in costs.items()},
+            "errors": errors,
+        }
+        screen_cost, oracle_cost = (
+            spent["screen"] / max(1, len(self.store.screenings())),
+            spent["oracle"] / max(1, len(self.store.evaluations())),
+        )
+        if costs["oracle"].measured and screen_cost >= oracle_cost:
+            warnings.warn(
+                f"the screen ({self.config.screen.name}) took {screen_cost:.3g} CPU-s per "
+                f"structure, the oracle ({self.config.oracle.name}) {oracle_cost:.3g}: "
+                "screening costs more than it saves",
+                SlowScreenWarning,
+                stacklevel=2,
+            )
+        return summary
 
     # ------------------------------------------------------------------------------- choose
     def choose(self, number: int, state: CampaignState) -> tuple[list[Pick], dict[str, Any]]:
@@ -228,7 +508,7 @@ class Campaign:
             structures, dropped, model = self.screened(number), 0, settings.source
         seconds["generation"] = time.perf_counter() - start
         start = time.perf_counter()
-        evaluations = self.store.evaluations()
+        evaluations, _ = self.first_stage()
         candidates = filter_candidates(
             structures,
             [e.result.initial_structure for e in evaluations],
@@ -238,7 +518,7 @@ class Campaign:
         )
         seconds["filter"] = time.perf_counter() - start
         start = time.perf_counter()
-        picks, method = self.acquire(number, candidates, len(evaluations))
+        picks, method = self.acquire(number, candidates, len(self.store.evaluations()))
         seconds["acquisition"] = time.perf_counter() - start
         details = {
             "targets": targets,
@@ -289,8 +569,8 @@ class Campaign:
         """The picks among ``candidates``: BoTorch once every modelled quantity has enough
         labels (the prior dataset's included), random (the initial design) before."""
         acquisition = self.config.acquisition
-        q = acquisition.q
-        if self.config.budget.oracle_calls is not None:
+        q = acquisition.q if self.config.screen is None else self.config.fidelity.screened
+        if self.config.budget.oracle_calls is not None and self.config.screen is None:
             q = min(q, self.config.budget.oracle_calls - num_evaluated)
         structures = candidates.structures
         if not structures or q <= 0:
@@ -362,7 +642,7 @@ class Campaign:
     def baseline_features(self) -> torch.Tensor:
         """Features of the labeled structures (as generated, before relaxation); rows with an
         undefined computed quantity are left out."""
-        evaluations = {e.id: e for e in self.store.evaluations()}
+        evaluations = {e.id: e for e in self.first_stage()[0]}
         computed: dict[str, list[float]] = {name: [] for name in self.config.computed}
         for identifier in self.surrogate_ids:
             structure = evaluations[identifier].result.initial_structure
@@ -380,9 +660,9 @@ class Campaign:
         (relative to the campaign directory), or None before the first fit."""
         if self.surrogate is None:
             self.surrogate = self.build_surrogate()
-        table = self.table().set_index("id")
+        records, table = self.first_stage()
         seen = set(self.surrogate_ids)
-        evaluations = [e for e in self.store.evaluations() if e.id not in seen]
+        evaluations = [e for e in records if e.id not in seen]
         if evaluations:
             labels = table.loc[[e.id for e in evaluations], self.config.modelled]
             embedding = self.surrogate.embed([e.result.initial_structure for e in evaluations])
@@ -576,9 +856,16 @@ class Campaign:
 
 def round_line(summary: dict[str, Any]) -> str:
     """One line per finished round for the console."""
+    fidelity = summary.get("fidelity")
+    screened = (
+        f"{fidelity['screened']} screened, {fidelity['eligible']} novel, "
+        f"{fidelity['sent_to_oracle']} to the oracle ({fidelity['method']}), "
+        if fidelity
+        else ""
+    )
     return (
         f"round {summary['round']}: {summary['candidates_generated']} generated, "
-        f"{summary['candidates_kept']} kept, {summary['evaluated']} evaluated "
+        f"{summary['candidates_kept']} kept, {screened}{summary['evaluated']} evaluated "
         f"({summary['method']}), {summary['oracle_failures']} failed; "
         f"{summary['hits']} hit(s) so far, {summary['known_results']} known after relaxation; "
         f"hypervolume {summary['hypervolume']:.4g} "

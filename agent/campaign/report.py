@@ -25,7 +25,12 @@ from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from agent.campaign.config import CampaignConfig, ConstraintConfig
-from agent.campaign.labels import campaign_hull, label_table, novel_rows
+from agent.campaign.labels import (
+    campaign_hull,
+    campaign_label_table,
+    novel_rows,
+    stability_note,
+)
 from agent.campaign.pareto import (
     front_table,
     fronts_figure,
@@ -39,6 +44,7 @@ from agent.campaign.pareto import (
 from agent.campaign.quantities import quantity
 from agent.campaign.report_page import PAGE
 from agent.campaign.store import CampaignStore
+from oracles.hull import ReferenceHull
 from oracles.results_file import ResultRecord
 
 SYMPREC = 0.1
@@ -165,8 +171,10 @@ def front_section(
     table: pd.DataFrame,
     front: pd.DataFrame,
     evaluations: dict[str, ResultRecord],
+    hull: ReferenceHull | None,
 ) -> tuple[str, str, str]:
-    """The head, rows and note of the table of ``front``, the front of the label ``table``."""
+    """The head, rows and note of the table of ``front``, the front of the label ``table``
+    (E_hull on ``hull``)."""
     names = shown_quantities(config, table)
     directions = {o.name: " ↑" if o.direction == "maximize" else " ↓" for o in config.objectives}
     head = "".join(
@@ -212,6 +220,7 @@ def front_section(
         "Objectives: ↑ maximized, ↓ minimized. Values are those of the relaxed structure (the "
         f"oracle's labels, computed quantities); space groups by spglib at symprec {SYMPREC} Å.",
         novelty_note(config),
+        stability_note(config, hull) + ".",
     ]
     return head, "\n".join(rows), " ".join(html.escape(n) for n in notes if n)
 
@@ -241,14 +250,15 @@ def rounds_section(summaries: list[dict]) -> tuple[str, str]:
 def render_report(config: CampaignConfig, store: CampaignStore) -> str:
     """The campaign report of ``store`` as one self-contained HTML page."""
     evaluations = store.evaluations()
-    table = label_table(evaluations, config, campaign_hull(config))
+    hull = campaign_hull(config)
+    table = campaign_label_table(config, hull, evaluations, store.screenings())
     summaries = store.summaries()
     units = [quantity(o.name).unit for o in config.objectives]
     unit = hypervolume_unit(config.objectives)
     trace = hypervolume_trace(table, config.objectives)  # recomputed from the labels
     front = front_table(table, config.objectives)
     front_head, front_rows, front_note = front_section(
-        config, table, front, {e.id: e for e in evaluations}
+        config, table, front, {e.id: e for e in evaluations}, hull
     )
     rounds_head, rounds_rows = rounds_section(summaries)
     objectives = ", ".join(

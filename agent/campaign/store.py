@@ -8,15 +8,21 @@ Layout of the campaign directory::
     results.jsonl          one line per oracle evaluation, with its round and the novelty of
                            the relaxed structure (oracles.results_file), fsync'ed as it returns
     results.duplicates.jsonl  later records of an id already recorded, set aside on resume
-    rounds/0003/picks.json the candidates chosen for oracle evaluation in round 3 (atomic)
+    screen.jsonl           two fidelities: the screen's results, same layout (its relaxed
+                           structures are what the oracle labels)
+    rounds/0003/picks.json the candidates chosen for oracle evaluation in round 3 (atomic); with
+                           a screen, those chosen for the screen
+    rounds/0003/oracle_picks.json  two fidelities: the screened structures chosen for the
+                           expensive oracle (atomic)
     rounds/0003/summary.json, front.csv, labels.csv (E_hull as it was then), pareto.png,
                            picks/*.cif
     models/                surrogate and adapter checkpoints
 
 The picks of a round are written before any oracle call starts, so a resumed round evaluates the
-same structures; an evaluation is skipped on resume exactly when its line is in
-``results.jsonl``. Nothing finished is lost or repeated: a structure whose evaluation was in
-flight when the driver died is evaluated once more (its result had not been recorded).
+same structures (with a screen, the oracle's picks too are written before its first call); an
+evaluation is skipped on resume exactly when its line is in ``results.jsonl`` (``screen.jsonl``).
+Nothing finished is lost or repeated: a structure whose evaluation was in flight when the driver
+died is evaluated once more (its result had not been recorded).
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class CampaignStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.results_path = self.root / "results.jsonl"
+        self.screen_path = self.root / "screen.jsonl"
         self.state_path = self.root / "state.json"
         self.config_path = self.root / "config.yaml"
 
@@ -148,50 +155,53 @@ class CampaignStore:
                 record, or one without its round (only a last line cut short by a killed driver
                 is expected, and skipped).
         """
-        records, _ = read_results_file(self.results_path)
-        for record in records:
-            if record.round is None:
-                raise ResultsFileError(
-                    f"{self.results_path}: the record of {record.id} has no round; not a "
-                    "campaign's results file"
-                )
-        return records
+        return campaign_records(self.results_path)
+
+    def screenings(self) -> list[ResultRecord]:
+        """The screen's results (two fidelities), as :meth:`evaluations`."""
+        return campaign_records(self.screen_path)
 
     def repair(self) -> list[str]:
-        """Make ``results.jsonl`` whole again, as its writer (:func:`oracles.journal.repair`);
-        returns what changed, a line each."""
-        return repair(self.results_path)
+        """Make the results journals whole again, as their writer
+        (:func:`oracles.journal.repair`); returns what changed, a line each."""
+        return repair(self.results_path) + repair(self.screen_path)
 
-    def results_journal(self):
-        """The results journal, open for appending (see :meth:`record`)."""
+    def results_journal(self, screen: bool = False):
+        """The oracle's (or the screen's) results journal, open for appending (see
+        :meth:`record`)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        return self.results_path.open("a", encoding="utf-8")
+        path = self.screen_path if screen else self.results_path
+        return path.open("a", encoding="utf-8")
 
     @staticmethod
     def record(handle, evaluation: ResultRecord) -> None:
         """Append one evaluation to the open journal and push it to disk."""
         append_result(handle, evaluation)
 
-    def picks(self, number: int) -> list[Pick] | None:
-        """The picks of round ``number``, or None if they were not chosen yet."""
-        path = self.round_dir(number) / "picks.json"
+    def picks(self, number: int, stage: str = "picks") -> list[Pick] | None:
+        """The picks of round ``number`` (``stage`` ``"oracle_picks"``: those chosen for the
+        expensive oracle among the screened), or None if they were not chosen yet."""
+        path = self.round_dir(number) / f"{stage}.json"
         if not path.is_file():
             return None
         return [Pick.from_dict(p) for p in json.loads(path.read_text())["picks"]]
 
-    def save_picks(self, number: int, picks: list[Pick], details: dict[str, Any]) -> None:
-        """Write the picks of a round (and their CIF files) before any is evaluated."""
+    def save_picks(
+        self, number: int, picks: list[Pick], details: dict[str, Any], stage: str = "picks"
+    ) -> None:
+        """Write the picks of a round (and their CIF files, in ``stage/``) before any is
+        evaluated."""
         directory = self.round_dir(number)
         for pick in picks:
-            cif = directory / "picks" / f"{pick.id}.cif"
+            cif = directory / stage / f"{pick.id}.cif"
             cif.parent.mkdir(parents=True, exist_ok=True)
             pick.structure.to(filename=str(cif))
         payload = {"round": number, **details, "picks": [p.to_dict() for p in picks]}
-        write_text_atomic(directory / "picks.json", json.dumps(payload))
+        write_text_atomic(directory / f"{stage}.json", json.dumps(payload))
 
-    def round_details(self, number: int) -> dict[str, Any]:
+    def round_details(self, number: int, stage: str = "picks") -> dict[str, Any]:
         """What was recorded with the picks of a round (targets, filter counts, timings)."""
-        data = json.loads((self.round_dir(number) / "picks.json").read_text())
+        data = json.loads((self.round_dir(number) / f"{stage}.json").read_text())
         data.pop("picks")
         return data
 
@@ -202,6 +212,17 @@ class CampaignStore:
         """The summaries of the completed rounds, in order."""
         paths = sorted((self.root / "rounds").glob("*/summary.json"))
         return [json.loads(p.read_text()) for p in paths]
+
+
+def campaign_records(path: Path) -> list[ResultRecord]:
+    """The records of a campaign's results journal (see :meth:`CampaignStore.evaluations`)."""
+    records, _ = read_results_file(path)
+    for record in records:
+        if record.round is None:
+            raise ResultsFileError(
+                f"{path}: the record of {record.id} has no round; not a campaign's results file"
+            )
+    return records
 
 
 def write_text_atomic(path: Path, text: str) -> None:

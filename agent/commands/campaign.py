@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from rich import box
@@ -13,6 +14,9 @@ from rich.table import Table
 
 from agent.campaign.config import CampaignConfig, load_campaign_config
 from agent.commands.arguments import positive_int
+
+if TYPE_CHECKING:
+    from oracles.hull import ReferenceHull
 
 QUICKSTART = "quickstart.yaml"
 NOVELTY_SHOWN = {"formula_without_structure": "formula known"}
@@ -103,12 +107,13 @@ def run_campaign(args: argparse.Namespace) -> int:
     config, raw = read_config(args)
     console.print(f"campaign {config.name} in {config.campaign_dir}", highlight=False)
     try:
-        table = Campaign(config, raw, console).run()
+        campaign = Campaign(config, raw, console)
+        table = campaign.run()
     finally:
         import ray
 
         ray.shutdown()
-    show_front(console, config, table, config.campaign_dir / "pareto.png")
+    show_front(console, config, table, config.campaign_dir / "pareto.png", campaign.hull)
     if config.mlflow.enabled:
         uri = campaign_tracking_uri(config)
         browse = (
@@ -139,10 +144,13 @@ def stored_config(directory: Path) -> CampaignConfig:
     return config.model_copy(update={"directory": directory})
 
 
-def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> None:
+def show_front(
+    console: Console, config: CampaignConfig, table, plot: Path, hull: ReferenceHull | None
+) -> None:
     """Print the Pareto front of the label ``table`` (each member's novelty after relaxation),
-    the hits and the front of the novel results, and write the plot to ``plot``."""
-    from agent.campaign.labels import novel_rows
+    the hits, the front of the novel results and where E_hull comes from (``hull``), and write
+    the plot to ``plot``."""
+    from agent.campaign.labels import novel_rows, stability_note
     from agent.campaign.pareto import front_table, plot_fronts
     from agent.campaign.quantities import quantity
 
@@ -176,7 +184,7 @@ def show_front(console: Console, config: CampaignConfig, table, plot: Path) -> N
         f"novel after relaxation: {int(table['novel'].sum())} of {len(table)} labeled, "
         f"{len(front) - len(known)} of {len(front)} on the front; front of novel results: "
         f"{', '.join(novel_front['id']) or 'none'}; hits (stable, novel, goals met): "
-        f"{int(table['hit'].sum())}",
+        f"{int(table['hit'].sum())}; {stability_note(config, hull)}",
         highlight=False,
         soft_wrap=True,
     )
@@ -225,12 +233,14 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_pareto(args: argparse.Namespace) -> int:
-    from agent.campaign.labels import campaign_hull, label_table
+    from agent.campaign.labels import campaign_hull, campaign_label_table
     from agent.campaign.store import CampaignStore
 
     config = stored_config(args.directory)
-    table = label_table(CampaignStore(args.directory).evaluations(), config, campaign_hull(config))
-    show_front(Console(), config, table, args.out or args.directory / "pareto.png")
+    store = CampaignStore(args.directory)
+    hull = campaign_hull(config)
+    table = campaign_label_table(config, hull, store.evaluations(), store.screenings())
+    show_front(Console(), config, table, args.out or args.directory / "pareto.png", hull)
     return 0
 
 
