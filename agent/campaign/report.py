@@ -247,6 +247,48 @@ def rounds_section(summaries: list[dict]) -> tuple[str, str]:
     return head, "\n".join(rows)
 
 
+def confirmation_sections(config: CampaignConfig, store: CampaignStore) -> str:
+    """A section per confirmation of the front (``matterloop confirm``): each member's values
+    from the campaign's oracle and from the confirming one, side by side."""
+    sections = []
+    for path in sorted((store.root / "confirm").glob("*/table.csv")):
+        oracle = path.parent.name
+        front = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        names = [n for n in config.modelled if n != "e_above_hull"]
+        head = "".join(
+            [header("id"), header("formula")]
+            + [
+                header(f"{quantity(n).header} ({who})", quantity(n).unit)
+                for n in names
+                for who in (config.oracle.name, oracle)
+            ]
+            + [header(f"hit ({config.oracle.name})"), header(f"hit ({oracle})")]
+        )
+        rows = []
+        for _, row in front.iterrows():
+            cells = [cell(row["id"]), cell(row["formula"])]
+            for name in names:
+                cells += [number_cell(row[name]), number_cell(row[f"{name}_confirmed"])]
+            cells += [
+                cell("yes" if row["hit"] else "no"),
+                cell("yes" if row["hit_confirmed"] else "no"),
+            ]
+            rows.append(f"<tr>{''.join(cells)}</tr>")
+        failed = int((~front["ok_confirmed"].astype(bool)).sum())
+        note = (
+            f"{len(front)} members relabeled by {oracle} on the campaign's relaxed structures; "
+            f"{failed} failed. Hits after confirmation use {oracle}'s values with the campaign's "
+            f"novelty and E_hull ({stability_note(config, campaign_hull(config))})."
+        )
+        sections.append(
+            f"<section>\n  <h2>Front confirmed by {html.escape(oracle)}</h2>\n"
+            f'  <div class="scroll"><table class="sortable"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>\n"
+            f'  <p class="note">{html.escape(note)}</p>\n</section>\n'
+        )
+    return "".join(sections)
+
+
 def render_report(config: CampaignConfig, store: CampaignStore) -> str:
     """The campaign report of ``store`` as one self-contained HTML page."""
     evaluations = store.evaluations()
@@ -304,6 +346,7 @@ def render_report(config: CampaignConfig, store: CampaignStore) -> str:
         front_head=front_head,
         front_rows=front_rows,
         front_note=front_note,
+        confirmation=confirmation_sections(config, store),
         rounds_head=rounds_head,
         rounds_rows=rounds_rows,
         config=html.escape(store.config_path.read_text(encoding="utf-8")),

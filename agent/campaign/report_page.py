@@ -102,7 +102,7 @@ $front_rows
   </div>
   <p class="note">$front_note Click a header to sort.</p>
 </section>
-
+$confirmation
 <section>
   <h2>Rounds</h2>
   <div class="scroll">

@@ -74,6 +74,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--out", type=Path, help="HTML file (default: <directory>/report.html)")
     report.set_defaults(handler=run_report)
 
+    confirm = subparsers.add_parser(
+        "confirm",
+        help="relabel a campaign's front with another oracle (e.g. DFT)",
+        description="Relabel the current Pareto front of a campaign (or its --top best hits by "
+        "the first objective) with another oracle, as Ray tasks on the members' relaxed "
+        "structures, and print the front before and after side by side. Results are journaled "
+        "in <directory>/confirm/<oracle>/ as they return, so a killed run resumes without "
+        "repeating a calculation; the table goes there (table.csv), into the campaign's report "
+        "and, when the campaign logs to MLflow, into its run.",
+    )
+    confirm.add_argument("directory", type=Path, help="campaign directory")
+    confirm.add_argument("--oracle", required=True, help="confirming oracle, e.g. gpaw")
+    confirm.add_argument(
+        "--oracle-settings", type=Path, help="its settings (YAML mapping, as in a config)"
+    )
+    confirm.add_argument(
+        "--top", type=positive_int, help="confirm the K best hits instead of the front"
+    )
+    confirm.set_defaults(handler=run_confirm)
+
 
 def quickstart_path() -> Path:
     return Path(str(files("agent.campaign") / QUICKSTART))
@@ -253,4 +273,62 @@ def run_report(args: argparse.Namespace) -> int:
         config, CampaignStore(args.directory), args.out or args.directory / "report.html"
     )
     Console().print(f"report: {path}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def run_confirm(args: argparse.Namespace) -> int:
+    from agent.campaign.confirm import confirm_front, log_confirmation
+    from agent.campaign.quantities import quantity
+    from agent.campaign.store import CampaignStore
+    from agent.commands.oracle import OracleSettings
+    from agent.yaml_config import load_yaml_config
+    from oracles.registry import OracleSpec
+
+    config = stored_config(args.directory)
+    settings = {}
+    if args.oracle_settings:
+        settings = load_yaml_config(args.oracle_settings, OracleSettings).root
+    spec = OracleSpec(name=args.oracle, settings=settings)
+    console = Console()
+    try:
+        confirmed = confirm_front(args.directory, config, spec, args.top, console)
+    finally:
+        import ray
+
+        ray.shutdown()
+    names = [n for n in config.modelled if n != "e_above_hull"]
+    table = Table(
+        title=f"{len(confirmed.table)} front member(s): {config.oracle.name} → {spec.name}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("id", overflow="fold")
+    table.add_column("formula", overflow="fold")
+    for name in names:
+        described = quantity(name)
+        for who in (config.oracle.name, spec.name):
+            table.add_column(f"{described.header}\n{who}\n{described.unit}", justify="right")
+    table.add_column(f"hit\n{config.oracle.name}")
+    table.add_column(f"hit\n{spec.name}")
+    for _, row in confirmed.table.iterrows():
+        values = [f"{row[c]:.4g}" for name in names for c in (name, f"{name}_confirmed")]
+        table.add_row(
+            row["id"],
+            row["formula"],
+            *values,
+            "yes" if row["hit"] else "no",
+            "yes" if row["hit_confirmed"] else "no" if row["ok_confirmed"] else "failed",
+        )
+    console.print(table)
+    metrics = confirmed.metrics
+    store = CampaignStore(args.directory)
+    console.print(
+        f"{metrics['confirmed']} confirmed, {metrics['failed']} failed; hits "
+        f"{metrics['hits_before']} → {metrics['hits_after']} (novelty and E_hull stay the "
+        f"campaign's); table: {confirmed.directory / 'table.csv'}; "
+        f"{log_confirmation(config, store, confirmed)}",
+        highlight=False,
+        soft_wrap=True,
+    )
     return 0
