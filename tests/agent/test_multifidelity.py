@@ -1,0 +1,168 @@
+"""Two-fidelity campaigns on a real local Ray instance: CHGNet screens, real GPAW labels the
+acquisition's picks among the screened (1–2-atom MP-20 cells, modest cutoff and k-points), a
+resume after SIGKILL during a GPAW calculation, and ``matterloop confirm``."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from agent.campaign.config import CampaignConfig, SlowScreenWarning
+from agent.campaign.fidelity import CostModel
+from agent.campaign.store import CampaignStore
+from agent.cli import main
+from oracles.references import load_hull
+from tests.agent.conftest import Driver, campaign_config, write_config
+
+GPAW = {"ecut": 300.0, "kpt_density": 1.5, "hubbard_u": "mp", "robustness": {"timeout_s": 300}}
+
+
+def two_fidelity_config(directory, **sections) -> dict:
+    """Screens 3 of the ≤2-atom MP-20 cells drawn each round with CHGNet (relaxed as
+    generated ones would be), and sends 1 to GPAW."""
+    chgnet = campaign_config(directory)["oracle"]
+    return campaign_config(
+        directory,
+        screen=chgnet,
+        oracle={"name": "gpaw", "settings": GPAW},
+        known_structures=None,
+        generator={"source": "mp_20", "num_candidates": 256},
+        filters={"max_atoms": 2, "min_elements": 2},
+        fidelity={"screened": 3, "screen_cost_s": 2, "oracle_cost_s": 20},
+        acquisition={"q": 1, "initial_labels": 4},
+        budget={"rounds": 2},
+        **sections,
+    )
+
+
+def records(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_two_fidelity_campaign_then_confirm(tmp_path, capsys):
+    directory = tmp_path / "campaign"
+    config_path = write_config(tmp_path / "c.yaml", two_fidelity_config(directory))
+    assert main(["run", str(config_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "E_hull from the screen (chgnet)" in printed and "not from gpaw" in printed
+
+    store = CampaignStore(directory)
+    screened = {r.id: r for r in store.screenings()}
+    oracle = store.evaluations()
+    for number in (0, 1):
+        picks = [p.id for p in store.picks(number)]
+        chosen = store.picks(number, "oracle_picks")
+        assert len(picks) == 3 and set(picks) <= set(screened)  # every pick screened
+        assert len(chosen) == 1 and chosen[0].id in picks  # the acquisition's one goes to GPAW
+        # GPAW labels the screen's relaxed geometry, not the pick as drawn
+        assert chosen[0].structure == screened[chosen[0].id].result.structure
+    assert [e.id for e in oracle] == [store.picks(n, "oracle_picks")[0].id for n in (0, 1)]
+    for evaluation in oracle:  # both results stored, each with its fidelity's provenance
+        assert evaluation.result.provenance.oracle == "gpaw"
+        assert screened[evaluation.id].result.provenance.oracle == "chgnet"
+        assert "hubbard_u_applied" in evaluation.result.provenance.settings
+    summaries = store.summaries()
+    fidelity = summaries[1]["fidelity"]
+    assert fidelity["screened"] == 3 and fidelity["sent_to_oracle"] == 1
+    assert fidelity["cpu_seconds"]["oracle"] > 0 and fidelity["cpu_seconds"]["screen"] > 0
+    errors = fidelity["errors"]["magnetic_density"]
+    assert errors["count"] == 1 and errors["mae_screen"] >= 0
+    # E_hull is the screen's, on the complete CHGNet hull grown by the screened results
+    labels = pd.read_csv(directory / "rounds" / "0001" / "labels.csv").set_index("id")
+    hull = load_hull("chgnet")
+    for evaluation in oracle:
+        screen = screened[evaluation.id].result
+        assert labels.loc[evaluation.id, "e_above_hull"] <= hull.e_above_hull_of(screen) + 1e-9
+
+    assert main(["confirm", str(directory), "--oracle", "chgnet"]) == 0
+    printed = capsys.readouterr().out
+    assert "chgnet" in printed and "hits" in printed
+    confirm = directory / "confirm" / "chgnet"
+    first = records(confirm / "results.jsonl")
+    front = json.loads((confirm / "confirm.json").read_text())["members"]
+    assert [r["id"] for r in first] == front and front
+    assert all(r["result"]["provenance"]["oracle"] == "chgnet" for r in first)
+    # a rerun resumes: nothing is computed again
+    assert main(["confirm", str(directory), "--oracle", "chgnet"]) == 0
+    assert records(confirm / "results.jsonl") == first
+    # other settings for the same folder are refused, naming it
+    settings = write_config(tmp_path / "s.yaml", {"relax": None})
+    assert (
+        main(["confirm", str(directory), "--oracle", "chgnet", "--oracle-settings", str(settings)])
+        == 2
+    )
+    assert "other settings or members" in capsys.readouterr().err
+    assert main(["report", str(directory)]) == 0
+    assert "Front confirmed by chgnet" in (directory / "report.html").read_text()
+
+
+def test_resume_after_sigkill_during_gpaw_repeats_only_that_calculation(tmp_path):
+    directory = tmp_path / "campaign"
+    config_path = write_config(tmp_path / "c.yaml", two_fidelity_config(directory))
+    driver = Driver(config_path, tmp_path / "first.log")
+    chosen = directory / "rounds" / "0000" / "oracle_picks.json"
+    try:
+        driver.wait_for(chosen.exists, "the oracle's picks of round 0")
+        time.sleep(1.0)  # GPAW is now working on the pick
+        assert records(directory / "results.jsonl") == []  # its result not in yet
+    finally:
+        driver.kill()
+    screened_before = records(directory / "screen.jsonl")
+    assert len(screened_before) == 3
+
+    resumed = Driver(config_path, tmp_path / "second.log")
+    assert resumed.process.wait(timeout=600) == 0, resumed.output()
+    store = CampaignStore(directory)
+    screened_after = records(directory / "screen.jsonl")
+    assert screened_after[:3] == screened_before  # no screen result repeated or lost
+    assert len(screened_after) == 6
+    ids = [r["id"] for r in records(directory / "results.jsonl")]
+    assert ids == [store.picks(n, "oracle_picks")[0].id for n in (0, 1)]  # each GPAW call once
+    assert json.loads(chosen.read_text())["picks"][0]["id"] == ids[0]
+
+
+def test_cost_model_fits_a_power_law_and_assumes_until_measured() -> None:
+    atoms = [2, 4, 8, 16]
+    seconds = [3.0 * n**3 for n in atoms]
+    fitted = CostModel.fit(atoms, seconds, assumed=600.0, min_timings=3)
+    assert fitted.exponent == pytest.approx(3.0) and fitted.prefactor == pytest.approx(3.0)
+    assert fitted.predict([10])[0] == pytest.approx(3000.0)
+    early = CostModel.fit(atoms[:2], seconds[:2], assumed=600.0, min_timings=3)
+    assert early.predict([2, 16]).tolist() == [600.0, 600.0] and early.measured == 0
+    same_size = CostModel.fit([4, 4, 4], [10.0, 20.0, 40.0], assumed=1.0, min_timings=3)
+    assert same_size.exponent == 0 and same_size.predict([8])[0] == pytest.approx(20.0)
+
+
+def test_bad_two_fidelity_configs(tmp_path) -> None:
+    good = two_fidelity_config(tmp_path / "c")
+    CampaignConfig.model_validate(good)
+    # the expensive oracle must give the objective (CHGNet screens bulk moduli, GPAW does not)
+    bulk = {
+        **good,
+        "screen": {"name": "chgnet", "settings": {"bulk_modulus": True, "relax": {}}},
+        "objectives": [{"name": "bulk_modulus", "direction": "maximize", "reference": 0}],
+    }
+    with pytest.raises(ValidationError, match=r"bulk_modulus .* is not provided by oracle 'gpaw'"):
+        CampaignConfig.model_validate(bulk)
+    with pytest.raises(ValidationError, match=r"fidelity\.oracle_cost_s"):
+        CampaignConfig.model_validate({**good, "fidelity": {"oracle_cost_s": -5}})
+    with pytest.raises(ValidationError, match=r"fidelity.screened \(1\) must be at least"):
+        CampaignConfig.model_validate(
+            {**good, "fidelity": {"screened": 1}, "acquisition": {"q": 2}}
+        )
+    with pytest.raises(ValidationError, match=r"screen: .*nonsense"):
+        CampaignConfig.model_validate({**good, "screen": {"name": "nonsense"}})
+    slow = {**good, "fidelity": {"screen_cost_s": 900, "oracle_cost_s": 600}}
+    with pytest.warns(SlowScreenWarning, match="no cheaper than the oracle"):
+        CampaignConfig.model_validate(slow)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowScreenWarning)
+        CampaignConfig.model_validate(good)
+    # a shipped hull of neither fidelity
+    with pytest.raises(ValidationError, match="hull"):
+        CampaignConfig.model_validate({**good, "screen": {"name": "sevennet"}})
