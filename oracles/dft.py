@@ -31,12 +31,12 @@ import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator
-from pymatgen.core import Element
+from pymatgen.core import Element, Structure
 
 from oracles.base import CalculatorOracle, CalculatorOracleConfig
 from oracles.config import RelaxConfig
 from oracles.properties import OracleProperty
-from oracles.result import FailureKind, OracleFailure
+from oracles.result import FailureKind, OracleFailure, OracleResult
 
 
 class GPAWConfig(CalculatorOracleConfig):
@@ -155,17 +155,36 @@ class GPAWOracle(CalculatorOracle[GPAWConfig]):
     config_type = GPAWConfig
     reuse_calculator: ClassVar[bool] = False
     has_scf: ClassVar[bool] = True
+    without_symmetry: bool = False
+    """True while a structure is recomputed without symmetry (see :meth:`label`)."""
 
     def make_calculator(self) -> Calculator:
         return self.gpaw_calculator({})
 
     def structure_settings(self, atoms: Atoms) -> dict[str, Any]:
-        return {
-            "hubbard_u_applied": hubbard_u_for(atoms.get_chemical_symbols(), self.config.hubbard_u)
+        symbols = atoms.get_chemical_symbols()
+        settings: dict[str, Any] = {
+            "hubbard_u_applied": hubbard_u_for(symbols, self.config.hubbard_u)
         }
+        if self.without_symmetry:
+            settings["symmetry"] = "off"
+        return settings
 
     def calculator_for(self, atoms: Atoms) -> Calculator:
         return self.gpaw_calculator(self.structure_settings(atoms)["hubbard_u_applied"])
+
+    def label(self, structure: Structure) -> OracleResult:
+        """As :meth:`CalculatorOracle.label`; where GPAW's symmetry analysis fails on a nearly
+        symmetric cell (its ``SymmetryAnalysisBug``), once more without symmetry (the full
+        k-mesh: slower, the same physics), which the result's provenance records."""
+        result = super().label(structure)
+        if result.ok or not result.failure.reason.startswith("SymmetryAnalysisBug"):
+            return result
+        self.without_symmetry = True
+        try:
+            return super().label(structure)
+        finally:
+            self.without_symmetry = False
 
     def gpaw_calculator(self, hubbard_u: dict[str, float]) -> Calculator:
         """GPAW with these settings and Dudarev's U (eV) on the d states of ``hubbard_u``'s
@@ -174,6 +193,7 @@ class GPAWOracle(CalculatorOracle[GPAWConfig]):
 
         config = self.config
         return GPAW(
+            symmetry="off" if self.without_symmetry else {},
             setups={symbol: f":d,{u}" for symbol, u in hubbard_u.items()},
             mode=PW(config.ecut),
             xc=config.xc,

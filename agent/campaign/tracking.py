@@ -4,7 +4,7 @@ Per round (MLflow step = round number): the numeric entries of the round's summa
 of all results and of the novel ones, Pareto-front sizes, evaluations, failures, hits, results
 known after relaxation, seconds per stage) and artifacts under ``round_NNNN/``: the Pareto plot,
 the hypervolume against oracle calls so far, the front CSV, the label table as it was then
-(E_hull and novelty per result), the picks' CIF files, the surrogate checkpoint, and a new adapter
+(E_hull and novelty per result), the picks' CIF files (with a screen, also the oracle's picks), the surrogate checkpoint, and a new adapter
 model or reward fine-tuned generator if one was made. The campaign's config is logged once, as
 params and as an artifact; the campaign's HTML report (:mod:`agent.campaign.report`) is
 rewritten as ``report.html`` whenever rounds are logged.
@@ -180,8 +180,9 @@ class CampaignTracker:
         for name in ("pareto.png", "front.csv", "labels.csv", "summary.json"):
             if (directory / name).is_file():
                 mlflow.log_artifact(str(directory / name), artifact_path)
-        if (directory / "picks").is_dir():
-            mlflow.log_artifacts(str(directory / "picks"), f"{artifact_path}/picks")
+        for stage in ("picks", "oracle_picks"):  # oracle_picks: two fidelities
+            if (directory / stage).is_dir():
+                mlflow.log_artifacts(str(directory / stage), f"{artifact_path}/{stage}")
         until = [s for s in self.store.summaries() if s["round"] <= number]
         unit = hypervolume_unit(self.config.objectives)
         mlflow.log_figure(hypervolume_figure(until, unit), f"{artifact_path}/hypervolume.png")
