@@ -4,10 +4,10 @@ Per round (MLflow step = round number): the numeric entries of the round's summa
 of all results and of the novel ones, Pareto-front sizes, evaluations, failures, hits, results
 known after relaxation, seconds per stage) and artifacts under ``round_NNNN/``: the Pareto plot,
 the hypervolume against oracle calls so far, the front CSV, the label table as it was then
-(E_hull and novelty per result), the picks' CIF files (with a screen, also the oracle's picks), the surrogate checkpoint, and a new adapter
-model or reward fine-tuned generator if one was made. The campaign's config is logged once, as
-params and as an artifact; the campaign's HTML report (:mod:`agent.campaign.report`) is
-rewritten as ``report.html`` whenever rounds are logged.
+(E_hull and novelty per result), the picks' CIF files (with a screen, also the oracle's picks),
+the surrogate checkpoint, and a new adapter model or reward fine-tuned generator if one was made.
+The campaign's config is logged once, as params and as an artifact; the campaign's HTML report
+(:mod:`agent.campaign.report`) is rewritten as ``report.html`` whenever rounds are logged.
 
 Tracking never stops a campaign: when the tracking server cannot be reached (a quick ``/health``
 probe first, then MLflow's own HTTP retries bounded by :data:`HTTP_LIMITS`), the tracker warns once
