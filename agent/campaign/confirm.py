@@ -53,13 +53,13 @@ def members_of(table: pd.DataFrame, config: CampaignConfig, top: int | None) -> 
     first objective.
 
     Raises:
-        ValueError: ``top`` is given and the campaign has no hit.
+        ConfigError: ``top`` is given and the campaign has no hit.
     """
     if top is None:
         return front_table(table, config.objectives)["id"].tolist()
     hits = table[table["hit"].astype(bool)]
     if hits.empty:
-        raise ValueError("the campaign has no hits to confirm; confirm its front (no --top)")
+        raise ConfigError("the campaign has no hits to confirm; confirm its front (no --top)")
     first = config.objectives[0]
     ranked = hits.sort_values(first.name, ascending=first.direction == "minimize")
     return ranked["id"].head(top).tolist()
@@ -70,16 +70,16 @@ def check_confirming_oracle(config: CampaignConfig, spec: OracleSpec) -> None:
     quantity of the campaign but E_hull (which stays the campaign's).
 
     Raises:
-        ValueError: naming what is wrong.
+        ConfigError: naming what is wrong.
     """
     try:
         provided = declared_properties_for(resolve_oracle_class(spec.name), spec.settings)
         declare_oracle_properties(spec.name, provided)
+        for name in config.modelled:
+            if name != "e_above_hull":
+                check_quantity(name, "the campaign's quantity", spec.name, provided)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"--oracle {spec.name}: {exc}") from exc
-    for name in config.modelled:
-        if name != "e_above_hull":
-            check_quantity(name, "confirm", spec.name, provided)
+        raise ConfigError(f"--oracle {spec.name}: {exc}") from exc
 
 
 def confirm_front(
@@ -93,9 +93,9 @@ def confirm_front(
     oracle, resuming an earlier run's journal; returns the side-by-side table.
 
     Raises:
-        ValueError: a confirming oracle that does not return the campaign's quantities, or
-            ``top`` without hits.
-        ConfigError: an earlier confirmation with this oracle used other settings or members.
+        ConfigError: a confirming oracle that does not return the campaign's quantities,
+            ``top`` without hits, or an earlier confirmation with this oracle that used other
+            settings or members.
     """
     console = console or Console()
     check_confirming_oracle(config, spec)

@@ -79,26 +79,32 @@ def test_two_fidelity_campaign_then_confirm(tmp_path, capsys):
         screen = screened[evaluation.id].result
         assert labels.loc[evaluation.id, "e_above_hull"] <= hull.e_above_hull_of(screen) + 1e-9
 
-    assert main(["confirm", str(directory), "--oracle", "chgnet"]) == 0
+    # the front relabeled by GPAW at a higher cutoff
+    confirming = write_config(tmp_path / "gpaw.yaml", {**GPAW, "ecut": 350.0})
+    command = ["confirm", str(directory), "--oracle", "gpaw", "--oracle-settings", str(confirming)]
+    assert main(command) == 0
     printed = capsys.readouterr().out
-    assert "chgnet" in printed and "hits" in printed
-    confirm = directory / "confirm" / "chgnet"
+    assert "gpaw → gpaw" in printed and "hits" in printed
+    confirm = directory / "confirm" / "gpaw"
     first = records(confirm / "results.jsonl")
     front = json.loads((confirm / "confirm.json").read_text())["members"]
     assert [r["id"] for r in first] == front and front
-    assert all(r["result"]["provenance"]["oracle"] == "chgnet" for r in first)
+    assert all(r["result"]["provenance"]["settings"]["ecut"] == 350.0 for r in first)
+    table = pd.read_csv(confirm / "table.csv").set_index("id")
+    assert table.loc[front, "ok_confirmed"].all()
+    assert (table["magnetic_density_confirmed"] >= 0).all()
     # a rerun resumes: nothing is computed again
-    assert main(["confirm", str(directory), "--oracle", "chgnet"]) == 0
+    assert main(command) == 0
     assert records(confirm / "results.jsonl") == first
     # other settings for the same folder are refused, naming it
-    settings = write_config(tmp_path / "s.yaml", {"relax": None})
-    assert (
-        main(["confirm", str(directory), "--oracle", "chgnet", "--oracle-settings", str(settings)])
-        == 2
-    )
+    other = write_config(tmp_path / "other.yaml", {**GPAW, "ecut": 400.0})
+    assert main([*command[:-1], str(other)]) == 2
     assert "other settings or members" in capsys.readouterr().err
+    # a confirming oracle that lacks a campaign quantity is refused
+    assert main([*command[:2], "--oracle", "nonexistent"]) == 2
+    assert "--oracle nonexistent" in capsys.readouterr().err
     assert main(["report", str(directory)]) == 0
-    assert "Front confirmed by chgnet" in (directory / "report.html").read_text()
+    assert "Front confirmed by gpaw" in (directory / "report.html").read_text()
 
 
 def test_resume_after_sigkill_during_gpaw_repeats_only_that_calculation(tmp_path):
