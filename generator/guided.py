@@ -81,6 +81,7 @@ def generate_batches(
     symmetric: bool = True,
     arrangements: ArrangementTable | None = None,
     composition: Composition | CompositionProposals | None = None,
+    max_atoms: int | None = None,
 ) -> Iterator[tuple[GenerationResult, list[dict[str, object]]]]:
     """Batches of finished structures until ``total`` exist (``done`` of them already), with the
     targets each structure was drawn for; diverged crystals are replaced by later batches.
@@ -88,7 +89,8 @@ def generate_batches(
     A batch is seeded by ``seed`` and the count of structures before it, so a run continued from
     ``done`` draws what an uninterrupted one would. A batch in which every crystal diverged is
     drawn again with another seed, up to ``MAX_RETRIES`` times in a row. ``num_atoms`` fixes the
-    atoms per cell (default: drawn from the training distribution).
+    atoms per cell (default: drawn from the training distribution, at most ``max_atoms`` when
+    given; the other ways of choosing a cell's size ignore ``max_atoms``).
 
     With a space-group target and ``symmetric``, each crystal follows a template of that group
     drawn from the model's fine-tuning crystals (:func:`space_group_projection`): it is sampled
@@ -138,7 +140,9 @@ def generate_batches(
         elif num_atoms:
             counts = torch.full((size,), num_atoms)
         else:
-            counts = generator.draw_num_atoms(size, torch.Generator().manual_seed(batch_seed))
+            counts = generator.draw_num_atoms(
+                size, torch.Generator().manual_seed(batch_seed), max_atoms
+            )
         try:
             if isinstance(generator, TrainedGenerator):
                 base, score_fn = generator.model, generator.model
@@ -265,6 +269,7 @@ def generate(
     compositions_first: bool = False,
     known_dataset: str | None = None,
     device: str = "auto",
+    max_atoms: int | None = None,
 ) -> GenerationResult:
     """``count`` structures from a model file (``None``: the shipped base model).
 
@@ -285,6 +290,8 @@ def generate(
         composition: a formula (``"LiFePO4"``): crystal-structure prediction, every structure
             has exactly this composition (:mod:`generator.csp`).
         num_atoms: atoms per cell (default: drawn from the training distribution).
+        max_atoms: draw cell sizes from the training distribution up to this (free sampling;
+            e.g. for plane-wave DFT, whose cost grows steeply with the atom count).
         compositions_first: with ``elements``, draw each structure's composition from the
             charge-balanced compositions of that system and its subsystems
             (:mod:`generator.compositions`), away from those of ``known_dataset`` (e.g.
@@ -328,6 +335,7 @@ def generate(
             lambda: known_formulas(known_dataset) if known_dataset else set(),
         ),
         num_atoms=num_atoms,
+        max_atoms=max_atoms,
     ):
         structures += result.structures
         dropped += result.num_dropped

@@ -291,7 +291,8 @@ class FilterSettings(StrictModel):
     of the others; ``bench/sun.py``) and ``require_smact: true`` (alloys pass SMACT; what fails
     it is mostly anion-rich cells such as HgCl6 or PF11, which CHGNet places near the hull but
     no chemist would make). ``max_atoms`` caps the sites per cell, for oracles whose cost grows
-    steeply with it (plane-wave DFT: about N³)."""
+    steeply with it (plane-wave DFT: about N³); the generator then draws its cell sizes up to
+    it."""
 
     min_elements: int = Field(1, gt=0)
     max_elements: int = Field(6, gt=0)

@@ -114,9 +114,10 @@ def generate_structures(
     compositions_first: bool = False,
     known_dataset: str | None = None,
     device: str = "cpu",
+    max_atoms: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped;
-    ``wyckoff``, ``compositions_first``, ``known_dataset``, ``device``: see
+    ``wyckoff``, ``compositions_first``, ``known_dataset``, ``device``, ``max_atoms``: see
     :func:`generator.guided.generate`."""
     from generator.guided import generate
 
@@ -134,6 +135,7 @@ def generate_structures(
         compositions_first=compositions_first,
         known_dataset=known_dataset,
         device=device,
+        max_atoms=max_atoms,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 

@@ -501,6 +501,7 @@ class Campaign:
                 compositions_first=settings.compositions_first,
                 known_dataset=self.config.known_structures,
                 device=generation_device(self.config.ray),
+                max_atoms=self.config.filters.max_atoms,
                 num_gpus=self.config.ray.generator_gpus,
             )
             structures = [Structure.from_dict(s) for s in generated]

@@ -56,9 +56,15 @@ class AdaptedGenerator:
         """The base model's training distribution of atoms per cell (index: atom count)."""
         return self.base.num_atoms_probabilities
 
-    def draw_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(count,)`` atom counts drawn from the base model's training distribution."""
-        return self.base.draw_num_atoms(count, generator)
+    def draw_num_atoms(
+        self,
+        count: int,
+        generator: torch.Generator | None = None,
+        max_atoms: int | None = None,
+    ) -> torch.Tensor:
+        """``(count,)`` atom counts drawn from the base model's training distribution (see
+        :meth:`TrainedGenerator.draw_num_atoms`)."""
+        return self.base.draw_num_atoms(count, generator, max_atoms)
 
     def save(self, path: Path) -> None:
         save_checkpoint(

@@ -55,9 +55,24 @@ class TrainedGenerator:
     num_atoms_probabilities: np.ndarray
     info: dict = field(default_factory=dict)
 
-    def draw_num_atoms(self, count: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``(count,)`` atom counts drawn from the training distribution."""
+    def draw_num_atoms(
+        self,
+        count: int,
+        generator: torch.Generator | None = None,
+        max_atoms: int | None = None,
+    ) -> torch.Tensor:
+        """``(count,)`` atom counts drawn from the training distribution (at most
+        ``max_atoms``, renormalized, when given).
+
+        Raises:
+            ValueError: no training cell has ``max_atoms`` atoms or fewer.
+        """
         probabilities = torch.as_tensor(self.num_atoms_probabilities, dtype=torch.float64)
+        if max_atoms is not None:
+            probabilities = probabilities.clone()
+            probabilities[max_atoms + 1 :] = 0
+            if probabilities.sum() <= 0:
+                raise ValueError(f"no training cell has {max_atoms} atoms or fewer")
         return torch.multinomial(probabilities, count, replacement=True, generator=generator)
 
     def to_payload(self) -> dict:

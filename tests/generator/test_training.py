@@ -68,6 +68,11 @@ def test_model_file_round_trip_and_priors(tiny_config):
     assert 0.03 < density < 0.09, "lattice prior density comes from the training data"
     counts = loaded.draw_num_atoms(200, torch.Generator().manual_seed(0))
     assert counts.min() >= 1 and counts.max() <= 20
+    small = loaded.draw_num_atoms(200, torch.Generator().manual_seed(0), max_atoms=4)
+    assert small.min() >= 1 and small.max() <= 4
+    assert all(loaded.num_atoms_probabilities[n] > 0 for n in small.tolist())
+    with pytest.raises(ValueError, match="no training cell has 0 atoms or fewer"):
+        loaded.draw_num_atoms(5, max_atoms=0)
     assert loaded.num_atoms_probabilities.sum() == pytest.approx(1.0)
 
 
