@@ -10,6 +10,11 @@ novel results only), hits and hypervolumes → surrogate refit → every ``adapt
 adapter refit on all labels, and every ``generator.learn_from_labels.every`` rounds reward
 fine-tuning of the generator on the relaxed hits and near hits → round summary, then MLflow.
 The state on disk is enough to resume at any point (see :mod:`agent.campaign.store`).
+
+With a ``screen`` (two fidelities) the picks go to the cheap screen first; among those that relax
+to a novel structure, a cost-aware acquisition on :class:`~agent.campaign.fidelity.ScreenToOracle`
+chooses the expensive oracle's picks, which it labels at the screen's relaxed geometry. The label
+table, fronts and hits are the expensive oracle's; the picks' surrogate learns the screen's labels.
 """
 
 from __future__ import annotations
