@@ -335,7 +335,9 @@ class Campaign:
 
     def choose_for_oracle(self, number: int, picks: list[Pick]) -> tuple[list[Pick], dict]:
         """The oracle's picks of round ``number`` among its screened picks: those that relaxed
-        to a novel structure with every screened quantity defined, chosen by the cost-aware
+        to a novel structure with every screened quantity defined and every constraint on a
+        quantity known once screened met (E_hull from the screen's hull, computed quantities),
+        chosen by the cost-aware
         acquisition on :class:`~agent.campaign.fidelity.ScreenToOracle` (at random before it
         can score them), within the budgets of calls and CPU-seconds."""
         screened = {r.id: r for r in self.store.screenings() if r.round == number}
@@ -343,7 +345,16 @@ class Campaign:
         labeled = {e.id for e in self.store.evaluations()}
         model = self.refit_oracle_model()
         known = [*model.transferred, *model.exact, *self.config.computed]
-        counts = {"screened": len(screened), "screen_failed": 0, "not_novel": 0, "undefined": 0}
+        settled = [
+            c for c in self.config.constraints if c.name in [*model.exact, *self.config.computed]
+        ]
+        counts = {
+            "screened": len(screened),
+            "screen_failed": 0,
+            "not_novel": 0,
+            "undefined": 0,
+            "infeasible": 0,
+        }
         eligible = []
         for pick in picks:
             record = screened.get(pick.id)
@@ -355,6 +366,8 @@ class Campaign:
                 counts["not_novel"] += 1
             elif rows.loc[pick.id, known].isna().any():
                 counts["undefined"] += 1
+            elif not all(c.satisfied(rows.loc[pick.id, c.name]) for c in settled):
+                counts["infeasible"] += 1
             else:
                 eligible.append(record)
         counts["eligible"] = len(eligible)
@@ -864,7 +877,7 @@ def round_line(summary: dict[str, Any]) -> str:
     """One line per finished round for the console."""
     fidelity = summary.get("fidelity")
     screened = (
-        f"{fidelity['screened']} screened, {fidelity['eligible']} novel, "
+        f"{fidelity['screened']} screened, {fidelity['eligible']} eligible, "
         f"{fidelity['sent_to_oracle']} to the oracle ({fidelity['method']}), "
         if fidelity
         else ""
