@@ -2,7 +2,8 @@
 campaign whose front is confirmed with GPAW afterwards, at about the same CPU budget.
 
     python -m bench.multifidelity [--cpu-seconds 3000] [--candidates 32] [--screened 6] [--q 2]
-                                  [--max-atoms 8] [--out campaigns/multifidelity] [--analyze-only]
+                                  [--max-atoms 8] [--seed 0] [--out campaigns/multifidelity]
+                                  [--analyze-only]
 
 Both arms run ``configs/magnet_dft.yaml`` (magnetic density against HHI; cells of at most
 ``--max-atoms`` atoms; guided generation with adapters learned from MP-20 first), scaled down:
@@ -10,9 +11,10 @@ Both arms run ``configs/magnet_dft.yaml`` (magnetic density against HHI; cells o
 - ``two_fidelity``: CHGNet relaxes ``--screened`` picks a round, GPAW (spin-polarized PBE, MP's
   Hubbard U, single points on CHGNet's geometry) labels the ``--q`` chosen by the cost-aware
   acquisition, until the oracle work of both fidelities reaches ``--cpu-seconds``;
-- ``chgnet_confirmed``: the same campaign with CHGNet as its only oracle (``--q`` picks a round)
-  for as many rounds as the first arm ran, then ``matterloop confirm`` relabels its best hits (its
-  front where it has too few) with the same GPAW, as many structures as the first arm sent to GPAW.
+- ``chgnet_confirmed``: the same campaign with CHGNet as its only oracle (``--screened`` picks a
+  round, as many CHGNet relaxations as the first arm's) for as many rounds as the first arm ran,
+  then ``matterloop confirm`` relabels its best hits (its front where it has too few) with the
+  same GPAW, as many structures as the first arm sent to GPAW.
 
 Printed per arm: DFT calls, CPU-seconds of each fidelity, the loop's own time (generation,
 filters, acquisitions, surrogate refits) as a share of the oracle time, and the DFT-confirmed novel
@@ -53,6 +55,7 @@ def arm_config(arm: str, args: argparse.Namespace, rounds: int | None = None) ->
     """The campaign config of ``arm`` (a YAML mapping)."""
     config = yaml.safe_load(BASE_CONFIG.read_text())
     config["name"] = arm
+    config["seed"] = args.seed
     config["generator"].update(num_candidates=args.candidates, batch_size=args.candidates)
     config["adapters"].update(prior_steps=args.prior_steps, every=0)
     config["filters"]["max_atoms"] = args.max_atoms
@@ -63,6 +66,7 @@ def arm_config(arm: str, args: argparse.Namespace, rounds: int | None = None) ->
     config["budget"] = {"rounds": 100, "oracle_cpu_seconds": args.cpu_seconds}
     if arm == "chgnet_confirmed":
         config["oracle"] = config.pop("screen")
+        config["acquisition"]["q"] = args.screened
         config.pop("fidelity")
         config["budget"] = {"rounds": rounds}
     return config
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-atoms", type=int, default=8)
     parser.add_argument("--prior-steps", type=int, default=1500)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("campaigns/multifidelity"))
     parser.add_argument("--analyze-only", action="store_true")
     args = parser.parse_args(argv)

@@ -154,6 +154,19 @@ class ReferenceHull:
             for entry in self._by_system.get(frozenset(subsystem), ())
         ]
 
+    def holds_phases_of(self, other: ReferenceHull, elements: Iterable[str]) -> bool:
+        """Whether this hull has an energy for every phase on ``other``'s hull of the chemical
+        system ``elements`` and its subsystems (e.g. every ground state of MP's hull), so that a
+        candidate cannot sit low on it only because a competing phase was never computed."""
+        system = frozenset(elements)
+        if not system <= self.elements:
+            return False
+        try:
+            stable = other.phase_diagram(system).stable_entries
+        except ValueError:  # ``other`` knows nothing of these elements
+            return False
+        return all(entry.composition.reduced_formula in self.energies for entry in stable)
+
     def phase_diagram(self, elements: Iterable[str]) -> PhaseDiagram:
         """The pymatgen phase diagram of the chemical system ``elements`` (cached)."""
         system = frozenset(elements)

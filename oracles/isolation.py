@@ -60,9 +60,15 @@ class WorkerProcess:
         """
         context = mp.get_context("spawn")
         parent, child = context.Pipe()
-        self.process = context.Process(target=serve, args=(child, self.task), daemon=True)
-        self.process.start()
-        child.close()
+        process = context.Process(target=serve, args=(child, self.task), daemon=True)
+        try:
+            process.start()
+        except BaseException:
+            parent.close()
+            raise
+        finally:
+            child.close()
+        self.process = process  # only a started process, which stop() can join
         self.conn = parent
         if not parent.poll(STARTUP_TIMEOUT_S):
             self.stop()

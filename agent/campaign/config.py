@@ -272,12 +272,22 @@ class FidelitySettings(StrictModel):
     acquisition value is divided by its predicted oracle cost in CPU-seconds, a power law in the
     number of atoms fitted to the campaign's own wall times; ``screen_cost_s`` and
     ``oracle_cost_s`` (CPU-seconds per structure) stand in until a fidelity has
-    ``min_timings`` results."""
+    ``min_timings`` results.
+
+    E_hull is the screen's on ``hull`` (the screen's complete hull) unless ``oracle_hull``, a
+    hull file of the oracle's own energies (``matterloop reference build --oracle gpaw
+    --elements Fe,Mn``), holds every phase of MP's hull of a result's chemical system: there it
+    is the oracle's (:func:`agent.campaign.labels.campaign_label_table`)."""
 
     screened: int = Field(8, gt=0, description="candidates the screen relaxes per round")
     screen_cost_s: float = Field(30.0, gt=0, description="assumed CPU-s per screen result")
     oracle_cost_s: float = Field(600.0, gt=0, description="assumed CPU-s per oracle result")
     min_timings: int = Field(3, ge=2, description="results of a fidelity before its cost is fitted")
+    oracle_hull: str | None = Field(
+        None,
+        description="hull file of the oracle's energies: E_hull is the oracle's in the chemical "
+        "systems where it holds every phase of MP's hull, the screen's elsewhere",
+    )
 
 
 class FilterSettings(StrictModel):
@@ -388,6 +398,11 @@ class CampaignConfig(StrictModel):
                 check_quantity(item.name, field, self.oracle.name, provided)
         if self.screen is not None:
             self.check_screen()
+        elif self.fidelity.oracle_hull is not None:
+            raise ValueError(
+                "fidelity.oracle_hull: only a two-fidelity campaign (screen) has one; give a "
+                "hull file of the oracle's energies as hull"
+            )
         for objective in self.objectives:
             expected = quantity(objective.name).source
             if objective.source is not None and objective.source != expected:

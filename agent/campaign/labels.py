@@ -16,20 +16,26 @@ Computed quantities are taken on the relaxed structure.
 
 In a two-fidelity campaign (``screen``) the table holds the expensive oracle's results; where
 the hull holds the screen's energies (the shipped CHGNet hull for a GPAW campaign), a result's
-E_hull is the screen's E_hull of the same structure, as :func:`stability_fidelity` says.
+E_hull is the screen's E_hull of the same structure, as :func:`stability_fidelity` says, unless
+``fidelity.oracle_hull`` (:class:`OracleHull`) holds the oracle's energies of every phase of MP's
+hull of its chemical system: there it is the oracle's. Column ``e_hull_from`` names whose
+energies each E_hull compares.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
-from pymatgen.core import Structure
+from pymatgen.core import Composition, Structure
 
 from agent.campaign.config import CampaignConfig
 from agent.campaign.quantities import UndefinedQuantity, function_values, oracle_values
+from agent.yaml_config import ConfigError
 from generator.evaluation import MATCHER_SETTINGS, Novelty, ReferenceSet, novelty_of
 from oracles.hull import ReferenceHull
 from oracles.references import SHIPPED_HULLS, load_hull
@@ -76,6 +82,57 @@ def stability_fidelity(config: CampaignConfig, hull: ReferenceHull | None) -> st
     return "oracle"
 
 
+@dataclass(frozen=True)
+class OracleHull:
+    """The expensive oracle's own hull in a two-fidelity campaign (a hull file such as
+    ``matterloop reference build --oracle gpaw --elements Fe,Mn`` writes), trusted in the
+    chemical systems where it holds every phase of ``ground_states`` (MP-20's DFT hull):
+    elsewhere a result could sit low on it only because a competing phase was never computed."""
+
+    hull: ReferenceHull
+    ground_states: ReferenceHull
+
+    def covers(self, composition: Composition) -> bool:
+        """Whether E_hull of ``composition`` on this hull is complete."""
+        elements = (el.symbol for el in composition.elements)
+        return self.hull.holds_phases_of(self.ground_states, elements)
+
+    def systems(self) -> list[str]:
+        """The largest chemical systems it covers, e.g. ``["Fe-Mn"]``."""
+        systems = {
+            frozenset(el.symbol for el in Composition(formula).elements)
+            for formula in self.hull.energies
+        }
+        covered = [s for s in systems if self.hull.holds_phases_of(self.ground_states, s)]
+        return sorted(
+            "-".join(sorted(s)) for s in covered if not any(s < other for other in covered)
+        )
+
+
+def oracle_hull(config: CampaignConfig) -> OracleHull | None:
+    """The :class:`OracleHull` of ``config.fidelity.oracle_hull`` (None without one); a
+    :class:`ConfigError` when its file is missing or holds another oracle's energies."""
+    path = config.fidelity.oracle_hull
+    if path is None:
+        return None
+    return load_oracle_hull(path, config.oracle.name, config.filters.data_dir)
+
+
+@functools.cache
+def load_oracle_hull(path: str, oracle: str, data_dir: str | None) -> OracleHull:
+    try:
+        hull = ReferenceHull.load(path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(f"fidelity.oracle_hull: cannot read {path}: {exc}") from exc
+    if hull_oracle(hull) != oracle:
+        raise ConfigError(
+            f"fidelity.oracle_hull: {path} holds the energies of {hull.source}, not of the "
+            f"oracle {oracle}; build it with `matterloop reference build --oracle {oracle} "
+            "--elements ...`"
+        )
+    return OracleHull(hull, ReferenceHull.from_mp20(data_dir))
+
+
 def judge_novelty(
     result: OracleResult, reference: ReferenceSet | None, earlier: Sequence[Structure]
 ) -> str:
@@ -107,6 +164,7 @@ def label_row(
     config: CampaignConfig,
     hull: ReferenceHull | None,
     e_above_hull: float,
+    e_hull_from: str,
 ) -> dict[str, object]:
     result = evaluation.result
     structure = result.structure or result.initial_structure
@@ -121,6 +179,7 @@ def label_row(
     others = [name for name in config.modelled if name != "e_above_hull"]
     row.update(oracle_values(result, others, hull))
     row["e_above_hull"] = e_above_hull
+    row["e_hull_from"] = e_hull_from if not math.isnan(e_above_hull) else ""
     for name in config.computed:
         try:
             row.update(function_values(structure, [name]))
@@ -149,15 +208,18 @@ def label_table(
     config: CampaignConfig,
     hull: ReferenceHull | None,
     e_above_hull: Mapping[str, float] | None = None,
+    e_hull_from: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row per evaluation (see the module docstring); ``e_above_hull``, by id, replaces the
     E_hull of the evaluations on ``hull`` (in a two-fidelity campaign whose hull holds the
-    screen's energies, the screen's E_hull of the same structures)."""
+    screen's energies, the screen's E_hull of the same structures), and ``e_hull_from``, by id,
+    names whose energies gave it (default: the hull's oracle)."""
     columns = [
         *BASE_COLUMNS,
         *config.modelled,
         *config.computed,
         "e_above_hull",
+        "e_hull_from",
         "stable",
         "feasible",
         "novel",
@@ -168,7 +230,12 @@ def label_table(
         e_hull = dict(e_above_hull)
     else:
         e_hull = current_e_above_hull(evaluations, hull) if hull is not None else {}
-    rows = [label_row(e, config, hull, e_hull.get(e.id, math.nan)) for e in evaluations]
+    default = hull_oracle(hull) if hull is not None else ""
+    sources = e_hull_from or {}
+    rows = [
+        label_row(e, config, hull, e_hull.get(e.id, math.nan), sources.get(e.id, default))
+        for e in evaluations
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -178,13 +245,23 @@ def campaign_label_table(
     evaluations: Sequence[ResultRecord],
     screenings: Sequence[ResultRecord] = (),
 ) -> pd.DataFrame:
-    """The label table of a campaign's oracle results ``evaluations``; where the hull holds the
+    """The label table of a campaign's oracle results ``evaluations``. Where the hull holds the
     screen's energies, each result's E_hull is that of the screen's result of the same structure
-    on the hull grown by all of ``screenings``."""
-    e_hull = None
-    if stability_fidelity(config, hull) == "screen":
-        e_hull = current_e_above_hull(screenings, hull)
-    return label_table(evaluations, config, hull, e_hull)
+    on the hull grown by all of ``screenings``; but where the oracle's own hull
+    (:func:`oracle_hull`) covers a result's chemical system, it is the oracle's, on that hull
+    grown by the oracle's results there."""
+    if stability_fidelity(config, hull) != "screen":
+        return label_table(evaluations, config, hull)
+    e_hull = current_e_above_hull(screenings, hull)
+    sources = {e.id: config.screen.name for e in evaluations}
+    own = oracle_hull(config)
+    if own is not None:
+        covered = [
+            e for e in evaluations if e.result.ok and own.covers(e.result.structure.composition)
+        ]
+        e_hull.update(current_e_above_hull(covered, own.hull))
+        sources.update({e.id: config.oracle.name for e in covered})
+    return label_table(evaluations, config, hull, e_hull, sources)
 
 
 def stability_note(config: CampaignConfig, hull: ReferenceHull | None) -> str:
@@ -192,12 +269,20 @@ def stability_note(config: CampaignConfig, hull: ReferenceHull | None) -> str:
     fidelity = stability_fidelity(config, hull)
     if fidelity is None:
         return "stability unknown: no hull holds the oracle's energies"
-    if fidelity == "screen":
+    if fidelity == "oracle":
+        return f"E_hull from {config.oracle.name} on the hull of {hull.source}"
+    own = oracle_hull(config)
+    systems = ", ".join(own.systems()) if own is not None else ""
+    if systems:
         return (
-            f"E_hull from the screen ({config.screen.name}) on the hull of {hull.source}, not "
-            f"from {config.oracle.name}, whose energies have no hull here"
+            f"E_hull from {config.oracle.name} in {systems} (its own hull holds every phase of "
+            f"MP's there), elsewhere from the screen ({config.screen.name}) on the hull of "
+            f"{hull.source}"
         )
-    return f"E_hull from {config.oracle.name} on the hull of {hull.source}"
+    return (
+        f"E_hull from the screen ({config.screen.name}) on the hull of {hull.source}, not "
+        f"from {config.oracle.name}, whose energies have no hull here"
+    )
 
 
 def novel_rows(table: pd.DataFrame) -> pd.DataFrame:

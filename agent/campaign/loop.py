@@ -306,7 +306,10 @@ class Campaign:
         """The model of the oracle's quantities on screened structures, with every oracle label
         the campaign has (refitted when labels were added)."""
         if self.oracle_model is None:
-            network = load_network(self.config.surrogate.network or default_network())
+            if self.surrogate is not None:  # the same frozen network: load it once
+                network = self.surrogate.network
+            else:
+                network = load_network(self.config.surrogate.network or default_network())
             exact = [
                 n for n in self.config.modelled if n == "e_above_hull" and self.screen_knows(n)
             ]

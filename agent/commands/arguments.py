@@ -5,12 +5,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pymatgen.core import Element
+
+from generator.conditioning.errors import ConditionError
+from generator.conditioning.properties import element_numbers
+
 
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
+
+
+def chemical_system(text: str) -> list[str]:
+    """The element symbols of a chemical system written ``Fe-Mn-O``."""
+    try:
+        return [Element.from_Z(number).symbol for number in element_numbers(text)]
+    except ConditionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,7 @@
 """``matterloop reference build``: a reference hull of a dataset's structures, from an oracle.
 
-The structures of the chosen splits (single points by default, ``--relax`` to relax them) and, for
+The structures of the chosen splits (single points by default, ``--relax`` to relax them; with
+``--elements Fe-Mn`` only those of that chemical system and its subsystems) and, for
 every element they contain, a relaxed elemental reference (positions and cell; see
 :mod:`oracles.references.selection`) are labeled as Ray tasks. Every result is appended to the
 results file next to ``--out`` (``<name>.jsonl`` for ``<name>.json.gz``; the line format of
@@ -21,7 +22,7 @@ from pymatgen.core import Structure
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from agent.commands.arguments import add_data_dir_argument, positive_int
+from agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
 from agent.commands.oracle import (
     DEFAULT_ORACLE,
     OracleSettings,
@@ -60,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"comma-separated splits (default {','.join(SPLITS)})",
     )
     build.add_argument("--limit", type=positive_int, help="only the first N structures")
+    build.add_argument(
+        "--elements",
+        metavar="SYSTEM",
+        type=chemical_system,
+        help="only the structures of a chemical system and its subsystems, e.g. Fe-Mn-O, plus "
+        "its elemental references: a hull that holds every phase there (a two-fidelity "
+        "campaign's fidelity.oracle_hull)",
+    )
     build.add_argument("--oracle", default=DEFAULT_ORACLE, help=f"(default {DEFAULT_ORACLE})")
     build.add_argument("--settings", type=Path, help="oracle settings (YAML mapping)")
     build.add_argument("--out", type=Path, required=True, help="hull file (.json.gz)")
@@ -158,8 +167,9 @@ def run_build(args: argparse.Namespace) -> int:
     settings = load_yaml_config(args.settings, OracleSettings).root if args.settings else {}
     specs = mode_specs(oracle.name, settings)
     splits = [split.strip() for split in args.split.split(",") if split.strip()]
-    entries = dataset_entries(args.data, splits, args.limit, args.data_dir)
+    entries = dataset_entries(args.data, splits, args.limit, args.data_dir, args.elements)
     elements = {el.symbol for s in entries.values() for el in s.composition.elements}
+    elements |= set(args.elements or ())
     references, missing = elemental_references(elements, args.data, args.data_dir)
     console.print(
         f"{len(entries)} structure(s) of {args.data} {','.join(splits)} "

@@ -10,7 +10,7 @@ element of the entries has a reference even when ``--limit`` keeps a few entries
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,11 +48,21 @@ def dataset_entries(
     splits: Sequence[str],
     limit: int | None = None,
     data_dir: str | os.PathLike | None = None,
+    chemical_system: Collection[str] | None = None,
 ) -> dict[str, Structure]:
-    """The first ``limit`` (default all) structures of ``splits``, by material id."""
+    """The first ``limit`` (default all) structures of ``splits``, by material id; with
+    ``chemical_system`` (element symbols) only those whose elements all belong to it."""
     data = load_splits(dataset, splits, data_dir)
-    count = len(data) if limit is None else min(limit, len(data))
-    return {data.material_ids[i]: data.structure(i) for i in range(count)}
+    indices = range(len(data))
+    if chemical_system is not None:
+        allowed = {Element(symbol).Z for symbol in chemical_system}
+        indices = [
+            i
+            for i in indices
+            if set(data.atomic_numbers[data.offsets[i] : data.offsets[i + 1]].tolist()) <= allowed
+        ]
+    chosen = list(indices)[:limit]
+    return {data.material_ids[i]: data.structure(i) for i in chosen}
 
 
 def elemental_references(

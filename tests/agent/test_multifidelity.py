@@ -1,6 +1,7 @@
 """Two-fidelity campaigns on a real local Ray instance: CHGNet screens, real GPAW labels the
 acquisition's picks among the screened (1–2-atom MP-20 cells, modest cutoff and k-points), a
-resume after SIGKILL during a GPAW calculation, and ``matterloop confirm``."""
+resume after SIGKILL during a GPAW calculation, ``matterloop confirm``, and E_hull at DFT fidelity
+where a GPAW hull holds every phase of a chemical system."""
 
 from __future__ import annotations
 
@@ -11,12 +12,22 @@ import warnings
 import pandas as pd
 import pytest
 from pydantic import ValidationError
+from pymatgen.core import Lattice, Structure
 
 from agent.campaign.config import CampaignConfig, SlowScreenWarning
 from agent.campaign.fidelity import CostModel
+from agent.campaign.labels import (
+    campaign_hull,
+    campaign_label_table,
+    current_e_above_hull,
+    stability_note,
+)
 from agent.campaign.store import CampaignStore
 from agent.cli import main
+from agent.yaml_config import ConfigError
+from oracles import CHGNetOracle, GPAWOracle, ReferenceHull
 from oracles.references import load_hull
+from oracles.results_file import ResultRecord
 from tests.agent.conftest import Driver, campaign_config, write_config
 
 GPAW = {"ecut": 300.0, "kpt_density": 1.5, "hubbard_u": "mp", "robustness": {"timeout_s": 300}}
@@ -172,3 +183,63 @@ def test_bad_two_fidelity_configs(tmp_path) -> None:
     # a shipped hull of neither fidelity
     with pytest.raises(ValidationError, match="hull"):
         CampaignConfig.model_validate({**good, "screen": {"name": "sevennet"}})
+
+
+def bcc(element: str, a: float) -> Structure:
+    return Structure(Lattice.cubic(a), [element, element], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+
+def test_e_hull_from_the_oracle_where_its_hull_holds_every_phase(tmp_path, data_dir) -> None:
+    """MP's hull of Nb-W holds Nb, W and NbW (B2): a GPAW hull of those three gives a GPAW
+    result in Nb-W its DFT E_hull; NaCl, outside it, keeps the screen's, and so does NbW on a
+    hull of the two elements alone, where it could look stable only for want of competitors."""
+    nb, w = bcc("Nb", 3.31).get_primitive_structure(), bcc("W", 3.17).get_primitive_structure()
+    b2 = Structure(Lattice.cubic(3.24), ["Nb", "W"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    strained = b2.copy()
+    strained.scale_lattice(b2.volume * 1.15)
+    nacl = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.69), ["Na", "Cl"], [[0] * 3, [0.5] * 3]
+    )
+    nacl = nacl.get_primitive_structure()
+    with GPAWOracle.from_settings(GPAW) as gpaw:
+        references = gpaw.evaluate([nb, w, b2])
+        candidates = gpaw.evaluate([strained, nacl])
+    assert all(r.ok for r in [*references, *candidates])
+    settings = {"threads": 1, "relax": None, "robustness": {"isolation": "inline"}}
+    with CHGNetOracle.from_settings(settings) as chgnet:
+        screened = chgnet.evaluate([strained, nacl])
+    ids = ["r0000-00", "r0000-01"]
+    evaluations = [ResultRecord(i, r, 0, "novel") for i, r in zip(ids, candidates, strict=True)]
+    screenings = [ResultRecord(i, r, 0, "novel") for i, r in zip(ids, screened, strict=True)]
+
+    def table_with(oracle_hull: ReferenceHull, name: str) -> tuple[pd.DataFrame, str]:
+        path = tmp_path / f"{name}.json.gz"
+        oracle_hull.save(path)
+        config = two_fidelity_config(tmp_path / "c")
+        config["filters"]["data_dir"] = str(data_dir)
+        config["fidelity"]["oracle_hull"] = str(path)
+        config = CampaignConfig.model_validate(config)
+        hull = campaign_hull(config)
+        table = campaign_label_table(config, hull, evaluations, screenings).set_index("id")
+        return table, stability_note(config, hull)
+
+    screen_e_hull = current_e_above_hull(screenings, load_hull("chgnet", data_dir))
+    complete = ReferenceHull.from_results(references)
+    table, note = table_with(complete, "nb-w")
+    assert table.loc[ids[0], "e_hull_from"] == "gpaw"
+    dft = complete.e_above_hull(strained.composition, candidates[0].energy_per_atom)
+    assert dft > 0.01 and table.loc[ids[0], "e_above_hull"] == pytest.approx(dft)
+    assert table.loc[ids[1], "e_hull_from"] == "chgnet"
+    assert table.loc[ids[1], "e_above_hull"] == pytest.approx(screen_e_hull[ids[1]])
+    assert note.startswith("E_hull from gpaw in Nb-W") and "elsewhere from the screen" in note
+
+    elements_only, note = table_with(ReferenceHull.from_results(references[:2]), "elements")
+    assert elements_only["e_hull_from"].tolist() == ["chgnet", "chgnet"]
+    assert elements_only.loc[ids[0], "e_above_hull"] == pytest.approx(screen_e_hull[ids[0]])
+    assert note.startswith("E_hull from gpaw in Nb, W (")  # the elements alone are covered
+
+    with pytest.raises(ConfigError, match=r"holds the energies of chgnet.*not of the oracle gpaw"):
+        table_with(ReferenceHull.from_results(screened), "chgnet")
+    single = campaign_config(tmp_path / "s", fidelity={"oracle_hull": "hull.json.gz"})
+    with pytest.raises(ValidationError, match="only a two-fidelity campaign"):
+        CampaignConfig.model_validate(single)

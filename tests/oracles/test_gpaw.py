@@ -11,6 +11,7 @@ import pytest
 from pymatgen.core import Structure
 
 from oracles import FailureKind, GPAWOracle
+from oracles.references.selection import load_splits
 
 # PW(300 eV); 1.5 k-points per Å⁻¹ gives 6×6×6 for bcc Fe and 4×4×4 for diamond Si.
 FAST = {"ecut": 300.0, "kpt_density": 1.5, "robustness": {"timeout_s": 300}}
@@ -121,3 +122,20 @@ def test_which_structures_get_hubbard_u() -> None:
         GPAWConfig(hubbard_u={"Xx": 2.0})
     with pytest.raises(ValueError, match="must be >= 0"):
         GPAWConfig(hubbard_u={"Fe": -1.0})
+
+
+def test_a_cell_that_breaks_gpaws_symmetry_analysis_is_computed_without_symmetry(
+    data_dir, bcc_fe: Structure
+) -> None:
+    """GPAW's symmetry analysis fails (``SymmetryAnalysisBug``) on MP-20's Mn2NiO3
+    (mp-1221937) with MP's initial moments; the oracle then computes it without symmetry and
+    says so. Two SCF iterations keep the test short: the result fails later, on convergence."""
+    data = load_splits("mp_20", ["val"], data_dir)
+    cell = data.structure(data.material_ids.index("mp-1221937"))
+    settings = {**FAST, "hubbard_u": "mp", "scf_max_iterations": 2}
+    with GPAWOracle.from_settings(settings) as oracle:
+        mn2nio3, fe = oracle.evaluate([cell, bcc_fe])
+    assert mn2nio3.failure.kind is FailureKind.SCF_NOT_CONVERGED, mn2nio3.failure
+    assert mn2nio3.provenance.settings["symmetry"] == "off"
+    assert fe.failure.kind is FailureKind.SCF_NOT_CONVERGED
+    assert "symmetry" not in fe.provenance.settings  # the next structure has symmetry again

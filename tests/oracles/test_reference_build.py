@@ -68,6 +68,24 @@ def test_build_resumes_without_recomputing(tmp_path: Path) -> None:
     assert len(second) == 4 + len(hull.elements)
 
 
+def test_build_of_a_chemical_system_holds_every_phase_of_mp(tmp_path: Path, capsys) -> None:
+    settings = tmp_path / "chgnet.yaml"
+    settings.write_text(yaml.safe_dump(CHGNET))
+    out = tmp_path / "nb-w.json.gz"
+    build = ["reference", "build", "--elements", "W-Nb", "--settings", str(settings)]
+    assert main([*build, "--out", str(out), "--workers", "2"]) == 0
+    static = {key for key in keys(tmp_path / "nb-w.jsonl") if key.endswith(":static")}
+    # MP-20's structures of Nb-W: two Nb polymorphs, W and NbW (B2)
+    assert static == {f"{i}:static" for i in ("mp-75", "mp-1104341", "mp-91", "mp-1220316")}
+    hull = ReferenceHull.load(out)
+    assert hull.elements == {"Nb", "W"}
+    assert hull.holds_phases_of(ReferenceHull.from_mp20(), ["Nb", "W"])
+    assert not hull.holds_phases_of(ReferenceHull.from_mp20(), ["Nb", "W", "Re"])
+    with pytest.raises(SystemExit):
+        main([*build[:2], "--elements", "Nb-Xq", "--out", str(out)])
+    assert "unknown element 'Xq'" in capsys.readouterr().err
+
+
 def test_killed_workers_are_retried_and_lost_chunks_reported(
     tmp_path: Path, bcc_fe: Structure
 ) -> None:
