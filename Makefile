@@ -8,7 +8,7 @@ DATA_DIR ?= $(or $(MATTERLOOP_DATA_DIR),../shared/data)
 export MATTERLOOP_DATA_DIR := $(abspath $(DATA_DIR))
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install install-dft install-browser run test lint format clean
+.PHONY: install install-dft install-browser run test lint imports format clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,9 +37,18 @@ run: install
 test: install-dft install-browser lint
 	$(BIN)/python -m pytest
 
-lint: install
+lint: install imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The import contracts of pyproject.toml (layers, no circles), checked by import-linter on the
+# package as its wheel installs it (every subpackage under matterloop/), from the unpacked wheel's
+# folder, which import-linter puts first on the import path.
+imports: install
+	rm -rf build
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir build/wheel .
+	$(BIN)/python -m zipfile -e build/wheel/matterloop-*.whl build/site
+	cd build/site && $(abspath $(BIN))/lint-imports --config ../../pyproject.toml
 
 format: install
 	$(BIN)/ruff format .

@@ -10,13 +10,21 @@ from importlib.metadata import version
 from rich.console import Console
 from rich.markup import escape
 
-from agent.commands import campaign, config, data, generator, oracle, reference, surrogate, ui
-from generator.data import DataError
-from generator.sampling import SamplingError
-from surrogates.errors import SurrogateError
+from matterloop.agent.commands import (
+    campaign,
+    config,
+    data,
+    generator,
+    oracle,
+    reference,
+    surrogate,
+    ui,
+)
+from matterloop.core.errors import MatterloopError
+from matterloop.generator.sampling import SamplingError
 
 COMMAND_GROUPS = (campaign, config, data, generator, surrogate, oracle, reference, ui)
-USER_ERRORS = (DataError, FileNotFoundError, SurrogateError)
+USER_ERRORS = (MatterloopError, FileNotFoundError)
 """Bad input (a config, a structure file, a checkpoint, a campaign directory): exit code 2, like
 the argument errors of ``argparse``, with the message alone (it names the file and the problem)."""
 RUN_ERRORS = (SamplingError,)

@@ -19,13 +19,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.quantities import QUANTITIES
-from generator.data.quantities import quantities_table
-from generator.model import DiffusionModelConfig
-from generator.training.config import TrainConfig
-from oracles.registry import BUILTIN_ORACLES
-from surrogates.config import SurrogateConfig
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.quantities import QUANTITIES
+from matterloop.data.quantities import quantities_table
+from matterloop.generator.model import DiffusionModelConfig
+from matterloop.generator.training.config import TrainConfig
+from matterloop.oracles.registry import BUILTIN_ORACLES
+from matterloop.surrogates.config import SurrogateConfig
 
 Schema = type[BaseModel] | type
 

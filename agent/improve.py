@@ -4,8 +4,8 @@ Each round: sample ``samples`` crystals from the current model → relax them wi
 Ray → measure them on the S.U.N. protocol (complete hull, novelty after relaxation; the figures
 of ``bench/sun.py``) → reward each relaxed structure (:class:`RewardWeights`) → fine-tune the
 model on the rewarded relaxed structures with MP-20 replay
-(:func:`generator.training.reward.reward_finetune`). Round ``k`` samples model ``k``: the base
-for round 0, round ``k - 1``'s fine-tuned model after.
+(:func:`matterloop.generator.training.reward.reward_finetune`). Round ``k`` samples model ``k``: the
+base for round 0, round ``k - 1``'s fine-tuned model after.
 
 Everything is kept under the output folder, so a killed run resumes where it stopped::
 
@@ -36,28 +36,29 @@ from pymatgen.core import Structure
 from rich.console import Console
 from rich.table import Table
 
-from agent.campaign.config import ConstraintConfig, check_quantity
-from agent.campaign.quantities import declare_oracle_properties, oracle_values
-from agent.structure_sets import StructureSet, fill_generated, measure_set, relax_all
-from agent.tracking import tracked_run
-from agent.writer_lock import exclusive_writer
-from agent.yaml_config import ConfigError, StrictModel
-from generator.data import CrystalDataset, load_dataset_split
-from generator.evaluation import MATCHER_SETTINGS, ReferenceSet, load_reference
-from generator.pretrained import default_checkpoint
-from generator.training.model_io import TrainedGenerator
-from generator.training.reward import (
+from matterloop.agent.campaign.config import ConstraintConfig, check_quantity
+from matterloop.agent.campaign.quantities import declare_oracle_properties, oracle_values
+from matterloop.agent.structure_sets import StructureSet, fill_generated, measure_set, relax_all
+from matterloop.core.config import StrictModel
+from matterloop.core.errors import ConfigError
+from matterloop.core.result import OracleResult
+from matterloop.core.tracking import tracked_run
+from matterloop.core.writer_lock import exclusive_writer
+from matterloop.data import CrystalDataset, load_dataset_split
+from matterloop.generator.evaluation import MATCHER_SETTINGS, ReferenceSet, load_reference
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.generator.training.reward import (
     RewardedCrystals,
     RewardFinetuneConfig,
     RewardWeights,
     denoising_loss,
     reward_finetune,
 )
-from oracles.hull import ReferenceHull
-from oracles.properties import declared_properties_for
-from oracles.references import SHIPPED_HULLS, load_hull
-from oracles.registry import OracleSpec, resolve_oracle_class
-from oracles.result import OracleResult
+from matterloop.oracles.hull import ReferenceHull
+from matterloop.oracles.properties import declared_properties_for
+from matterloop.oracles.references import SHIPPED_HULLS, load_hull
+from matterloop.oracles.registry import OracleSpec, resolve_oracle_class
 
 SEED_OFFSET = 500_000
 HELD_OUT_CRYSTALS = 256

@@ -2,9 +2,9 @@
 disk so that an interrupted run continues where it stopped.
 
 A :class:`StructureSet` is a folder holding ``structures.jsonl`` (id, structure, seconds it took
-to make) and ``results.jsonl`` (the oracle's results, :mod:`oracles.results_file`). The S.U.N.
-benchmark (``bench/sun.py``) and the generator's reward loop (:mod:`agent.improve`) fill,
-relax and measure them the same way.
+to make) and ``results.jsonl`` (the oracle's results, :mod:`matterloop.core.results_file`). The
+S.U.N. benchmark (``bench/sun.py``) and the generator's reward loop
+(:mod:`matterloop.agent.improve`) fill, relax and measure them the same way.
 """
 
 from __future__ import annotations
@@ -19,15 +19,15 @@ from pymatgen.core import Structure
 from rich.console import Console
 from tqdm import tqdm
 
-from agent.commands.oracle import read_results
-from generator.evaluation import EvaluationReport, ReferenceSet, evaluate_samples
-from generator.guided import generate
-from oracles.distributed import crashed, label_chunks, make_chunks, ray_session
-from oracles.hull import ReferenceHull
-from oracles.registry import OracleSpec
-from oracles.result import OracleResult
-from oracles.results_file import ResultRecord, append_result
-from oracles.stability import StabilityMetric
+from matterloop.core.result import OracleResult
+from matterloop.core.results_file import ResultRecord, append_result
+from matterloop.generator.evaluation import EvaluationReport, ReferenceSet, evaluate_samples
+from matterloop.generator.guided import generate
+from matterloop.oracles.distributed import crashed, label_chunks, make_chunks, ray_session
+from matterloop.oracles.hull import ReferenceHull
+from matterloop.oracles.registry import OracleSpec
+from matterloop.oracles.results import read_results
+from matterloop.oracles.stability import StabilityMetric
 
 SAMPLING_BATCH = 64
 """Crystals sampled at once; batches are seeded by their position in the set."""

@@ -6,11 +6,11 @@
 Draws ``--num`` MP-20 test structures that have a DFT bulk modulus (``dft_bulk_modulus``: the
 Voigt–Reuss–Hill average of MP's relaxed-ion elastic tensor, GPa) with a fixed seed, and computes
 each oracle's bulk modulus as a campaign does: relax (positions and cell, FIRE, fmax 0.05 eV/Å,
-at most 500 steps), then the Birch–Murnaghan E(V) fit of :func:`oracles.elastic.bulk_modulus`
-(±6 %, 7 volumes, each relaxed at constant volume; ``-clamped`` oracles scale the relaxed cell
-rigidly instead). Every result is appended to ``bench/runs/bulk_modulus/<oracle>.jsonl`` (the
-oracle results format; ``--runs`` for another folder, e.g. a timing on an idle machine), so an
-interrupted run resumes where it stopped.
+at most 500 steps), then the Birch–Murnaghan E(V) fit of
+:func:`matterloop.oracles.elastic.bulk_modulus` (±6 %, 7 volumes, each relaxed at constant volume;
+``-clamped`` oracles scale the relaxed cell rigidly instead). Every result is appended to
+``bench/runs/bulk_modulus/<oracle>.jsonl`` (the oracle results format; ``--runs`` for another
+folder, e.g. a timing on an idle machine), so an interrupted run resumes where it stopped.
 
 ``--first N`` computes only the first ``N`` of the drawn structures for the oracles named (a
 slow potential on a subset; ``--first 0`` computes nothing). The first table compares the oracles
@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from generator.data import CrystalDataset, load_dataset_split
-from oracles import CHGNetOracle, SevenNetOracle
-from oracles.results_file import ResultRecord, append_result, read_results_file
+from matterloop.core.results_file import ResultRecord, append_result, read_results_file
+from matterloop.data import CrystalDataset, load_dataset_split
+from matterloop.oracles import CHGNetOracle, SevenNetOracle
 
 RUNS = Path(__file__).parent / "runs" / "bulk_modulus"
 SEED = 0

@@ -4,8 +4,8 @@
                                       [--out campaigns/bulk_modulus] [--analyze-only]
 
 Methods, both with the config's oracle (CHGNet, relaxed, then the E(V) fit of
-:func:`oracles.elastic.bulk_modulus`), hull (the complete CHGNet hull of all MP-20 entries, grown
-by each campaign's results) and budget (100 oracle calls):
+:func:`matterloop.oracles.elastic.bulk_modulus`), hull (the complete CHGNet hull of all MP-20
+entries, grown by each campaign's results) and budget (100 oracle calls):
 
 - ``matterloop``: the config as shipped: guided generation (an adapter fitted on MP-20's DFT bulk
   moduli before round 0, refitted on the campaign's labels, conditioned beyond the front) and the

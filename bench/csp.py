@@ -5,11 +5,11 @@
 
 For each of the first ``--compositions`` MP-20 test structures, ``--samples`` structures are
 generated with its composition and atom count fixed (``generate(composition=…, num_atoms=…)``,
-:mod:`generator.csp`), each compared with the known structure by pymatgen's StructureMatcher at
-DiffCSP's tolerances (stol 0.5, ltol 0.3, angle_tol 10°). Match rate @1: the first sample
-matches; @k: any of the first ``k`` does. RMSE: the matcher's RMS displacement (normalised by
-(V/n)^(1/3)) of the first sample (@1) or of the best match (@k), averaged over matched
-compositions. Anchors on MP-20 (all 9,046 test structures, 20 samples): CDVAE 33.9% / 66.9%
+:mod:`matterloop.generator.csp`), each compared with the known structure by pymatgen's
+StructureMatcher at DiffCSP's tolerances (stol 0.5, ltol 0.3, angle_tol 10°). Match rate @1: the
+first sample matches; @k: any of the first ``k`` does. RMSE: the matcher's RMS displacement
+(normalised by (V/n)^(1/3)) of the first sample (@1) or of the best match (@k), averaged over
+matched compositions. Anchors on MP-20 (all 9,046 test structures, 20 samples): CDVAE 33.9% / 66.9%
 (@1 / @20), DiffCSP 51.5% / 77.9%, FlowMM 61.4% / 75.6%.
 
 Samples are appended to ``<out>/samples.jsonl`` per composition as they are made, so an
@@ -30,8 +30,8 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from tqdm import tqdm
 
-from generator.data import load_dataset_split
-from generator.guided import generate
+from matterloop.data import load_dataset_split
+from matterloop.generator.guided import generate
 
 MATCHER = StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10)
 """DiffCSP's CSP matcher."""

@@ -16,7 +16,7 @@ import tempfile
 CHILD = """
 import json, resource, sys, time
 t0 = time.perf_counter()
-from generator.data import load_dataset_split
+from matterloop.data import load_dataset_split
 t1 = time.perf_counter()
 dataset = load_dataset_split("mp_20", sys.argv[1], sys.argv[2] or None, cache_dir=sys.argv[3],
                              progress=False)

@@ -48,11 +48,11 @@ import ray
 import yaml
 from matplotlib.figure import Figure
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.labels import KNOWN_NOVELTIES, novel_rows
-from agent.campaign.loop import Campaign
-from agent.campaign.pareto import hypervolume
-from generator.evaluation import ReferenceSet, load_reference
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.labels import KNOWN_NOVELTIES, novel_rows
+from matterloop.agent.campaign.loop import Campaign
+from matterloop.agent.campaign.pareto import hypervolume
+from matterloop.generator.evaluation import ReferenceSet, load_reference
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "magnet_vs_hhi.yaml"

@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from agent.campaign.store import CampaignStore
+from matterloop.agent.campaign.store import CampaignStore
 from tests.agent.conftest import Driver, faults_config, write_config
 from tests.agent.doubles import FAULTS, FaultPlan
 

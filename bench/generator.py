@@ -19,17 +19,17 @@ from pathlib import Path
 
 import torch
 
-from generator.data import collate, load_dataset_split
-from generator.evaluation import evaluate_samples, load_reference
-from generator.pretrained import default_checkpoint
-from generator.sample_writer import read_samples
-from generator.training.model_io import TrainedGenerator
+from matterloop.data import collate, load_dataset_split
+from matterloop.generator.evaluation import evaluate_samples, load_reference
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.sample_writer import read_samples
+from matterloop.generator.training.model_io import TrainedGenerator
 
 SAMPLER = """
 import json, resource, sys, time, torch
-from generator.sampling import SamplerConfig, sample_structures
-from generator.sample_writer import SampleWriter
-from generator.training.model_io import TrainedGenerator
+from matterloop.generator.sampling import SamplerConfig, sample_structures
+from matterloop.generator.sample_writer import SampleWriter
+from matterloop.generator.training.model_io import TrainedGenerator
 checkpoint, out, num, steps, batch, threads = sys.argv[1:7]
 torch.set_num_threads(int(threads))
 generator = TrainedGenerator.load(checkpoint)

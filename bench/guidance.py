@@ -34,14 +34,19 @@ from statistics import median
 import torch
 from pymatgen.core import Structure
 
-from generator.conditioning import FinetuneConfig, finetune, load_generator, parse_targets
-from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
-from generator.conditioning.properties import chemical_system, space_group_number, structure_hhi
-from generator.evaluation import evaluate_samples, load_reference
-from generator.guided import GenerationResult, generate
-from generator.pretrained import default_checkpoint
-from generator.training.model_io import TrainedGenerator
-from oracles.registry import build_oracle
+from matterloop.data.labels import dataset_labeled_structures, merge_labeled
+from matterloop.data.properties import chemical_system, space_group_number, structure_hhi
+from matterloop.generator.conditioning import (
+    FinetuneConfig,
+    finetune,
+    load_generator,
+    parse_targets,
+)
+from matterloop.generator.evaluation import evaluate_samples, load_reference
+from matterloop.generator.guided import GenerationResult, generate
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.oracles.registry import build_oracle
 
 PROPERTIES = ["chemical_system", "space_group", "hhi", "magnetic_density"]
 SYSTEMS = ["Li-O", "Fe-O", "Mg-Si-O", "Na-Cl", "Li-Co-O"]

@@ -13,7 +13,8 @@ Run it as a module from the repository root. Prints markdown tables:
    acquisition, surrogate refit) as a share of oracle time. For a DFT oracle it times GPAW single
    points of bcc Fe and diamond Si in this process and projects the oracle time of a round as
    ``q × GPAW seconds per structure / workers``.
-2. **utilization**: ``--num`` structures through :func:`agent.campaign.distributed.evaluate_on_ray`
+2. **utilization**: ``--num`` structures through
+:func:`matterloop.agent.campaign.distributed.evaluate_on_ray`
    on a local Ray instance with ``--workers`` logical CPUs, with an oracle whose calculator only
    sleeps ``--delay`` seconds (:class:`SleepCalculator`, a stand-in for a long calculation).
    Utilization = Σ oracle seconds (each result's ``wall_time_s``) / (workers × wall seconds), for
@@ -21,7 +22,8 @@ Run it as a module from the repository root. Prints markdown tables:
    with the oracle in a child process (the default) and inline.
    **startup**: CPU seconds a fresh process needs to build that oracle and label one structure
    (what each fresh Ray worker pays on its first task), with either isolation.
-3. **scale**: the stages of :meth:`agent.campaign.loop.Campaign.choose` at ``--sizes`` candidates,
+3. **scale**: the stages of :meth:`matterloop.agent.campaign.loop.Campaign.choose` at ``--sizes``
+candidates,
    with the surrogate and labels of the campaign in ``--campaign`` (run ``overhead`` first):
    generation of the smallest size for real (as a Ray task, ``--steps`` steps), extrapolated
    linearly to the larger ones; the filter (incl. novelty against MP-20), the surrogate embedding
@@ -51,7 +53,7 @@ import yaml
 from ase.calculators.calculator import Calculator, all_changes
 from pymatgen.core import Lattice, Structure
 
-from agent.campaign.store import CampaignStore
+from matterloop.agent.campaign.store import CampaignStore
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs/quickstart.yaml"
 STAGES = ("generation", "filter", "acquisition", "surrogate_refit")
@@ -109,7 +111,7 @@ def stage_rows(summaries: Sequence[dict[str, Any]]) -> list[str]:
 def gpaw_seconds(settings: dict[str, Any]) -> dict[str, float]:
     """Wall seconds of GPAW single points of bcc Fe and diamond Si in this process."""
     from bench.oracles import bcc_fe, diamond_si
-    from oracles import GPAWOracle
+    from matterloop.oracles import GPAWOracle
 
     inline = {**settings, "robustness": {"isolation": "inline"}}
     seconds = {}
@@ -148,7 +150,7 @@ def projection_rows(
 
 def overhead(args: argparse.Namespace) -> None:
     from bench.oracles import GPAW_TEST_SETTINGS
-    from oracles.dft import GPAWConfig
+    from matterloop.oracles.dft import GPAWConfig
 
     config = overhead_config(args.q, args.candidates, args.rounds)
     wall = run_campaign(config, args.dir)
@@ -199,7 +201,7 @@ class SleepCalculator(Calculator):
 
 def sleeping_oracle(delay_s: float, isolation: str):
     """The ``ase`` oracle spec of a :class:`SleepCalculator` single point."""
-    from oracles.registry import OracleSpec
+    from matterloop.oracles.registry import OracleSpec
 
     return OracleSpec(
         name="ase",
@@ -220,8 +222,8 @@ def rocksalt(index: int) -> Structure:
 
 def utilization_batch(num: int, spec, workers: int) -> tuple[float, float, int]:
     """Evaluate ``num`` structures on Ray; (wall seconds, Σ oracle seconds, failures)."""
-    from agent.campaign.config import RaySettings
-    from agent.campaign.distributed import evaluate_on_ray
+    from matterloop.agent.campaign.config import RaySettings
+    from matterloop.agent.campaign.distributed import evaluate_on_ray
 
     items = [(f"s{i:05d}", rocksalt(i)) for i in range(num)]
     start = time.perf_counter()
@@ -237,7 +239,7 @@ def startup_seconds(isolation: str) -> tuple[float, float]:
     seconds include the oracle's child process with ``isolation: process``."""
     code = (
         "import json; from bench.loop import rocksalt, sleeping_oracle; "
-        "from oracles.distributed import worker_oracle; "
+        "from matterloop.oracles.distributed import worker_oracle; "
         f"spec = sleeping_oracle(0.0, {isolation!r}); "
         "oracle = worker_oracle(spec.name, json.dumps(spec.settings, sort_keys=True)); "
         "assert oracle.evaluate([rocksalt(0)])[0].ok; oracle.close()"
@@ -262,8 +264,8 @@ def startup(args: argparse.Namespace) -> None:
 def utilization(args: argparse.Namespace) -> None:
     import ray
 
-    from agent.campaign.config import RaySettings
-    from agent.campaign.distributed import connect
+    from matterloop.agent.campaign.config import RaySettings
+    from matterloop.agent.campaign.distributed import connect
 
     ideal = args.num * args.delay / args.workers
     print(
@@ -351,8 +353,8 @@ def perturbed_copies(structures: Sequence[Structure], count: int, seed: int) -> 
 def ray_driver(num_cpus: int) -> Iterator[None]:
     import ray
 
-    from agent.campaign.config import RaySettings
-    from agent.campaign.distributed import connect
+    from matterloop.agent.campaign.config import RaySettings
+    from matterloop.agent.campaign.distributed import connect
 
     connect(RaySettings(num_cpus=num_cpus))
     try:
@@ -362,10 +364,10 @@ def ray_driver(num_cpus: int) -> Iterator[None]:
 
 
 def stored_campaign(directory: Path):
-    """The :class:`~agent.campaign.loop.Campaign` of a campaign directory, its surrogate fitted
-    on every label there."""
-    from agent.campaign.loop import Campaign
-    from agent.commands.campaign import stored_config
+    """The :class:`~matterloop.agent.campaign.loop.Campaign` of a campaign directory, its surrogate
+    fitted on every label there."""
+    from matterloop.agent.campaign.loop import Campaign
+    from matterloop.agent.commands.campaign import stored_config
 
     config = stored_config(directory)
     campaign = Campaign(config, yaml.safe_load(CampaignStore(directory).config_path.read_text()))
@@ -377,8 +379,8 @@ def score_seconds(
     campaign, structures: Sequence[Structure], values: dict[str, list[float]]
 ) -> dict[str, float]:
     """Seconds of the surrogate embedding and of qLogNEHVI choosing ``q`` picks among
-    ``structures``, as :meth:`~agent.campaign.loop.Campaign.acquire` does."""
-    from agent.campaign.acquisition import feature_model, select
+    ``structures``, as :meth:`~matterloop.agent.campaign.loop.Campaign.acquire` does."""
+    from matterloop.agent.campaign.acquisition import feature_model, select
 
     config = campaign.config
     surrogate = campaign.surrogate
@@ -426,7 +428,7 @@ def plot_breakdown(breakdown: dict[int, dict[str, float]], path: Path) -> None:
 def generated_candidates(campaign, count: int, args: argparse.Namespace):
     """``count`` structures from the campaign's generator as a Ray task (as the loop makes them)
     and the seconds it took; kept in the campaign directory and reused by a later run."""
-    from agent.campaign.distributed import generate_structures, remote_call
+    from matterloop.agent.campaign.distributed import generate_structures, remote_call
 
     saved = args.campaign / f"bench-generated-{count}-{args.steps}.json"
     if saved.is_file():
@@ -452,7 +454,7 @@ def generated_candidates(campaign, count: int, args: argparse.Namespace):
 
 
 def scale(args: argparse.Namespace) -> None:
-    from agent.campaign.candidates import filter_candidates
+    from matterloop.agent.campaign.candidates import filter_candidates
 
     campaign = stored_campaign(args.campaign)
     config = campaign.config

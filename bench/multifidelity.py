@@ -38,12 +38,12 @@ import ray
 import yaml
 from rich.console import Console
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.confirm import confirm_front
-from agent.campaign.loop import Campaign
 from bench.efficiency import HHI_HIT, MAGNETIC_DENSITY_HIT
-from generator.evaluation import load_reference
-from oracles.registry import OracleSpec
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.confirm import confirm_front
+from matterloop.agent.campaign.loop import Campaign
+from matterloop.generator.evaluation import load_reference
+from matterloop.oracles.registry import OracleSpec
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "magnet_dft.yaml"

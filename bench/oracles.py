@@ -7,7 +7,8 @@
 Run it as a module from the repository root: as a script, this file's name would hide the
 ``oracles`` package. Prints markdown tables:
 
-1. **Throughput**: CHGNet and SevenNet relax (the default :class:`~oracles.RelaxConfig`: FIRE with
+1. **Throughput**: CHGNet and SevenNet relax (the default :class:`~matterloop.oracles.RelaxConfig`:
+FIRE with
    the cell, fmax 0.05 eV/Å, at most 500 steps) the first ``--num`` structures of the MP-20 test
    split as given, in their worker process with ``--threads`` torch threads. Structures per minute
    of wall time, after a warm-up structure so that starting the worker and loading the model are
@@ -36,14 +37,14 @@ Run it as a module from the repository root: as a script, this file's name would
      (a difference of MP formation energies is a difference of MP total energies).
 4. **Shipped CHGNet hull** (``--hull``, alone): CHGNet single points of the MP-20 entries (all
    splits) whose DFT E_hull is 0 or above 0.05 eV/atom, placed on
-   :func:`oracles.references.shipped_hull`: how many DFT ground states (E_hull = 0) CHGNet puts
-   within 0.02, 0.05 and 0.1 eV/atom of its hull, and how many entries with DFT E_hull > 0.05
-   eV/atom it puts above it.
+   :func:`matterloop.oracles.references.shipped_hull`: how many DFT ground states (E_hull = 0)
+   CHGNet puts within 0.02, 0.05 and 0.1 eV/atom of its hull, and how many entries with DFT E_hull >
+   0.05 eV/atom it puts above it.
 5. **Footings** (``--footing``, alone, no oracle call): CHGNet's formation energies (the shipped
    hull's energies minus its elemental references) against MP's DFT formation energies on the
    compositions that have both (MAE, mean offset), and E_hull of MP-20's DFT ground states on
-   the complete CHGNet hull (:func:`oracles.references.complete_hull`) and on the hull of the
-   structures with positions only: the error bar of the complete hull's rule.
+   the complete CHGNet hull (:func:`matterloop.oracles.references.complete_hull`) and on the hull of
+   the structures with positions only: the error bar of the complete hull's rule.
 """
 
 from __future__ import annotations
@@ -59,13 +60,13 @@ import numpy as np
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition, Lattice, Structure
 
-from generator.data import CrystalDataset, load_dataset_split
-from generator.data.paths import SPLITS
-from oracles import CHGNetOracle, GPAWOracle, OracleResult, SevenNetOracle
-from oracles.hull import ReferenceHull, mp20_formation_energies
-from oracles.references import complete_hull, shipped_hull
-from oracles.references.selection import load_splits
-from oracles.stability import STABLE_E_HULL
+from matterloop.data import CrystalDataset, load_dataset_split
+from matterloop.data.paths import SPLITS
+from matterloop.oracles import CHGNetOracle, GPAWOracle, OracleResult, SevenNetOracle
+from matterloop.oracles.hull import ReferenceHull, mp20_formation_energies
+from matterloop.oracles.references import complete_hull, shipped_hull
+from matterloop.oracles.references.selection import load_splits
+from matterloop.oracles.stability import STABLE_E_HULL
 
 GPAW_TEST_SETTINGS = {"ecut": 300.0, "kpt_density": 1.5}
 """As ``FAST`` in ``tests/oracles/test_gpaw.py``: 6×6×6 k-points for bcc Fe, 4×4×4 for Si."""

@@ -5,8 +5,9 @@
 The shipped base is fine-tuned on two small rewarded sets: six CsCl-type intermetallic cells of
 a 3 Å cube (unlike MP-20) and the first eight MP-20 test crystals (like it), for each step count,
 learning rate and replay share (0.5, the default, and 0). Printed: the mean denoising loss
-(:func:`generator.training.reward.denoising_loss`, fixed times and noise) on 64 held-out MP-20 test
-crystals before and after, and on the rewarded set after (lower: more likely under the model).
+(:func:`matterloop.generator.training.reward.denoising_loss`, fixed times and noise) on 64 held-out
+MP-20 test crystals before and after, and on the rewarded set after (lower: more likely under the
+model).
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ import time
 import torch
 from pymatgen.core import Lattice, Structure
 
-from generator.data import CrystalDataset, load_dataset_split
-from generator.data.canonical import canonicalize
-from generator.data.tensors import structure_to_tensors
-from generator.pretrained import default_checkpoint
-from generator.training.model_io import TrainedGenerator
-from generator.training.reward import RewardFinetuneConfig, denoising_loss, reward_finetune
+from matterloop.data import CrystalDataset, load_dataset_split
+from matterloop.data.canonical import canonicalize
+from matterloop.data.tensors import structure_to_tensors
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.generator.training.reward import (
+    RewardFinetuneConfig,
+    denoising_loss,
+    reward_finetune,
+)
 
 PAIRS = [("Fe", "Au"), ("Mn", "Pt"), ("Co", "Bi"), ("Ni", "Sn"), ("Cr", "Ir"), ("V", "Os")]
 

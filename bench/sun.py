@@ -45,9 +45,9 @@ import torch
 from pymatgen.core import Composition, Structure
 from tqdm import tqdm
 
-from agent.structure_sets import StructureSet, fill_generated, measure_set, relax_all
-from generator.evaluation import load_reference
-from oracles.references import load_hull
+from matterloop.agent.structure_sets import StructureSet, fill_generated, measure_set, relax_all
+from matterloop.generator.evaluation import load_reference
+from matterloop.oracles.references import load_hull
 
 ORACLE = "chgnet"
 SET_NAMES = {"symmetric": "symmetric-{}", "free": "generated-{}"}
@@ -59,7 +59,7 @@ def fill_control(target: StructureSet, count: int) -> None:
     """The first ``count`` MP-20 test structures."""
     if len(target.items) >= count:
         return
-    from generator.data import load_dataset_split
+    from matterloop.data import load_dataset_split
 
     test = load_dataset_split("mp_20", "test", progress=False)
     target.extend([test.structure(i) for i in range(len(target.items), count)], 0.0)
@@ -89,7 +89,7 @@ def fill_random(target: StructureSet, count: int, seed: int) -> None:
     ``count``."""
     if len(target.items) >= count:
         return
-    from generator.data import CrystalDataset, load_dataset_split
+    from matterloop.data import CrystalDataset, load_dataset_split
 
     pool = CrystalDataset.concatenate(
         [load_dataset_split("mp_20", split, progress=False) for split in ("train", "val")]

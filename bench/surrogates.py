@@ -26,10 +26,10 @@ from pathlib import Path
 
 import torch
 
-from surrogates.config import DataConfig, load_config
-from surrogates.head import gp_inputs
-from surrogates.surrogate import Surrogate
-from surrogates.train import evaluate, load_labeled, train
+from matterloop.surrogates.config import DataConfig, load_config
+from matterloop.surrogates.head import gp_inputs
+from matterloop.surrogates.surrogate import Surrogate
+from matterloop.surrogates.train import evaluate, load_labeled, train
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs/surrogates/mp20_tensornet.yaml"
 

@@ -18,15 +18,15 @@ from dataclasses import replace
 
 import torch
 
-from generator.conditioning.properties import space_group_number
-from generator.data import collate, load_dataset_split
-from generator.diffusion.lattice import symmetrize_lattice
-from generator.evaluation import compositionally_valid, structurally_valid
-from generator.guided import generate_batches
-from generator.model import CrystalState, DiffusionModel
-from generator.pretrained import default_checkpoint
-from generator.sampling import SamplerConfig, denoising_step
-from generator.training.model_io import TrainedGenerator
+from matterloop.data import collate, load_dataset_split
+from matterloop.data.properties import space_group_number
+from matterloop.generator.diffusion.lattice import symmetrize_lattice
+from matterloop.generator.evaluation import compositionally_valid, structurally_valid
+from matterloop.generator.guided import generate_batches
+from matterloop.generator.model import CrystalState, DiffusionModel
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.sampling import SamplerConfig, denoising_step
+from matterloop.generator.training.model_io import TrainedGenerator
 
 
 def kept_space_groups(model: DiffusionModel, clean: CrystalState, steps: int) -> float:

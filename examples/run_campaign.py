@@ -15,9 +15,9 @@ from pathlib import Path
 
 import ray
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.loop import Campaign
-from agent.campaign.pareto import front_table
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.loop import Campaign
+from matterloop.agent.campaign.pareto import front_table
 
 
 def magnet_campaign(directory: Path, rounds: int) -> CampaignConfig:

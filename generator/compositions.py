@@ -16,7 +16,7 @@ nonmetals, counts every stoichiometry) — and weighs them:
   weighs ``KNOWN_WEIGHT`` of an unknown one.
 
 Structures are then sampled for the drawn compositions by crystal-structure prediction
-(:mod:`generator.csp`).
+(:mod:`matterloop.generator.csp`).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ import pandas as pd
 from pymatgen.core import Composition, Element
 from smact.screening import smact_validity
 
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.properties import element_numbers
-from generator.csp import MAX_ATOMS
-from generator.data.errors import DataError
-from generator.data.paths import canonical_dataset_name, resolve_data_dir
+from matterloop.core.errors import DataError
+from matterloop.data.paths import canonical_dataset_name, resolve_data_dir
+from matterloop.data.properties import ConditionError
+from matterloop.generator.conditioning.properties import element_numbers
+from matterloop.generator.csp import MAX_ATOMS
 
 ELEMENT_COUNT_WEIGHT = 6.0
 """Weight of the compositions of ``k + 1`` elements against those of ``k`` (all together)."""

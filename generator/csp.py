@@ -5,12 +5,12 @@ A model trained with visible types (``DiffusionModelConfig.visible_types_fractio
 shipped base fine-tuned by ``configs/generator/csp.yaml``) has learned the lattice and
 coordinates given the types: every atom's type is shown from the first step. The plain joint
 model needs no second network either. Its atom types follow an absorbing-state diffusion
-(:mod:`generator.diffusion.atom_types`): the reverse process decides *when* an atom leaves
-[MASK] independently of *which* element it becomes. :class:`CompositionProjection` then keeps
-the reverse process's own schedule of masked atoms and gives every atom it unmasks the element
-of the target composition, so at each step the network sees partly masked types of the
-marginal it was trained on, revealing the composition as the noise falls (inpainting, as in
-RePaint). Either way the crystal ends with exactly the requested atoms.
+(:mod:`matterloop.generator.diffusion.atom_types`): the reverse process decides *when* an atom
+leaves [MASK] independently of *which* element it becomes. :class:`CompositionProjection` then keeps
+the reverse process's own schedule of masked atoms and gives every atom it unmasks the element of
+the target composition, so at each step the network sees partly masked types of the marginal it was
+trained on, revealing the composition as the noise falls (inpainting, as in RePaint). Either way the
+crystal ends with exactly the requested atoms.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from pymatgen.core import Composition, Element
 
-from generator.conditioning.errors import ConditionError
-from generator.diffusion.atom_types import MASK_TOKEN, MAX_Z, atomic_numbers_to_tokens
-from generator.model import CrystalState, ScoreOutput
-from generator.sampling import ScoreFn
-from generator.symmetry.projection import EXCLUDED_LOGIT
+from matterloop.data.properties import ConditionError
+from matterloop.generator.diffusion.atom_types import MASK_TOKEN, MAX_Z, atomic_numbers_to_tokens
+from matterloop.generator.model import CrystalState, ScoreOutput
+from matterloop.generator.sampling import ScoreFn
+from matterloop.generator.symmetry.projection import EXCLUDED_LOGIT
 
 MAX_ATOMS = 20
 """Atoms per cell of the training data (MP-20); larger cells are refused."""

@@ -7,12 +7,12 @@ import platform
 
 import torch
 
-from generator.data.errors import DataError
+from matterloop.core.errors import MatterloopError
 
 __all__ = ["DeviceError", "hardware_description", "resolve_device"]
 
 
-class DeviceError(DataError):
+class DeviceError(MatterloopError):
     """A device that this machine does not have (e.g. ``cuda`` without a CUDA GPU)."""
 
 
@@ -21,7 +21,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
     ``"cuda"`` or ``"cuda:1"``.
 
     Raises:
-        DeviceError (a DataError): an unknown name, or a CUDA device torch cannot see.
+        DeviceError (a MatterloopError): an unknown name, or a CUDA device torch cannot see.
     """
     if str(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

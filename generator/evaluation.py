@@ -45,9 +45,9 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from scipy.stats import wasserstein_distance
 from smact.screening import smact_validity
 
-from generator.data import CrystalDataset, load_dataset_split, resolve_data_dir
-from generator.data.paths import SPLITS, canonical_dataset_name
-from generator.data.readers import MIN_INTERATOMIC_DISTANCE
+from matterloop.data import CrystalDataset, load_dataset_split, resolve_data_dir
+from matterloop.data.paths import SPLITS, canonical_dataset_name
+from matterloop.data.readers import MIN_INTERATOMIC_DISTANCE
 
 MIN_VOLUME = 0.1  # Å³
 MAX_VOLUME_PER_ATOM = 500.0  # Å³; the loosest element crystal, bcc Cs, has 116 Å³ per atom

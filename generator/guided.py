@@ -14,8 +14,13 @@ import numpy as np
 import torch
 from pymatgen.core import Composition, Structure
 
-from generator.compositions import CompositionProposals, known_formulas, propose_compositions
-from generator.conditioning import (
+from matterloop.data.properties import ConditionError
+from matterloop.generator.compositions import (
+    CompositionProposals,
+    known_formulas,
+    propose_compositions,
+)
+from matterloop.generator.conditioning import (
     AdaptedGenerator,
     FinetuneConfig,
     Target,
@@ -23,23 +28,22 @@ from generator.conditioning import (
     load_generator,
     parse_targets,
 )
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.properties import element_numbers
-from generator.csp import (
+from matterloop.generator.conditioning.properties import element_numbers
+from matterloop.generator.csp import (
     CompositionProjection,
     cell_atomic_numbers,
     draw_cell_size,
     parse_composition,
 )
-from generator.devices import resolve_device
-from generator.pretrained import (
+from matterloop.generator.devices import resolve_device
+from matterloop.generator.pretrained import (
     default_arrangements,
     default_checkpoint,
     default_csp_checkpoint,
 )
-from generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
-from generator.symmetry import ArrangementError, ArrangementTable, SymmetryProjection
-from generator.training.model_io import TrainedGenerator
+from matterloop.generator.sampling import GenerationResult, SamplerConfig, SamplingError, sample
+from matterloop.generator.symmetry import ArrangementError, ArrangementTable, SymmetryProjection
+from matterloop.generator.training.model_io import TrainedGenerator
 
 MAX_RETRIES = 10
 """Batches in a row in which every crystal diverged before :func:`generate_batches` gives up."""
@@ -97,13 +101,13 @@ def generate_batches(
     in that group, with the template's atom count and Wyckoff positions; without ``symmetric``
     the adapter's guidance alone steers it. Otherwise, with ``arrangements``, each crystal
     follows a Wyckoff arrangement drawn from that table (of ``num_atoms`` atoms if given; see
-    :mod:`generator.symmetry.arrangements`); without, it is sampled free of constraints.
+    :mod:`matterloop.generator.symmetry.arrangements`); without, it is sampled free of constraints.
 
-    With ``composition`` (crystal-structure prediction, :mod:`generator.csp`) every crystal has
-    exactly that composition: whole formula units, ``num_atoms`` atoms if given, else a cell
-    size drawn from the training distribution among those that hold whole formula units. With
-    :class:`~generator.compositions.CompositionProposals` each crystal's composition is drawn
-    from them first.
+    With ``composition`` (crystal-structure prediction, :mod:`matterloop.generator.csp`) every
+    crystal has exactly that composition: whole formula units, ``num_atoms`` atoms if given, else a
+    cell size drawn from the training distribution among those that hold whole formula units. With
+    :class:`~matterloop.generator.compositions.CompositionProposals` each crystal's composition is
+    drawn from them first.
 
     Raises:
         ConditionError (a ValueError): a composition together with a space-group target or
@@ -278,23 +282,23 @@ def generate(
             (space group), or a range ``">0.15"``, ``"<1500"``, ``"0.1<x<0.2"``; needs an
             adapted model.
         guidance: γ of classifier-free guidance (1: conditional model, 0: unconditional).
-        type_temperature: see :class:`~generator.sampling.SamplerConfig`.
+        type_temperature: see :class:`~matterloop.generator.sampling.SamplerConfig`.
         elements: a chemical system (``"Li-Co-O"``) or element symbols that every structure's
             elements must come from (a hard restriction of the atom types; None: any element).
         symmetric: keep samples with a space-group target in that group (see
             :func:`generate_batches`).
         wyckoff: sample each crystal without a space-group target in a space group and
             Wyckoff arrangement drawn from the MP-20 training crystals
-            (:mod:`generator.symmetry.arrangements`). Off by default: on the shipped model it
-            cut the P1 share from 68% to 13% but S.U.N. from 43% to 23% (``bench/sun.py``).
+            (:mod:`matterloop.generator.symmetry.arrangements`). Off by default: on the shipped
+            model it cut the P1 share from 68% to 13% but S.U.N. from 43% to 23% (``bench/sun.py``).
         composition: a formula (``"LiFePO4"``): crystal-structure prediction, every structure
-            has exactly this composition (:mod:`generator.csp`).
+            has exactly this composition (:mod:`matterloop.generator.csp`).
         num_atoms: atoms per cell (default: drawn from the training distribution).
         max_atoms: draw cell sizes from the training distribution up to this (free sampling;
             e.g. for plane-wave DFT, whose cost grows steeply with the atom count).
         compositions_first: with ``elements``, draw each structure's composition from the
             charge-balanced compositions of that system and its subsystems
-            (:mod:`generator.compositions`), away from those of ``known_dataset`` (e.g.
+            (:mod:`matterloop.generator.compositions`), away from those of ``known_dataset`` (e.g.
             ``"mp_20"``, read under the data dir), then sample its structure by CSP; without,
             the elements only restrict the atom types.
         device: where the network runs: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``,
@@ -304,7 +308,7 @@ def generate(
     Raises:
         ConditionError (a ValueError): conditions for a base model, unknown properties, bad
             values, unknown elements.
-        DeviceError (a DataError): a device this machine does not have.
+        DeviceError (a MatterloopError): a device this machine does not have.
         SamplingError: every crystal diverged in more than ``MAX_RETRIES`` batches in a row.
     """
     fixed = composition is not None or (elements is not None and compositions_first)

@@ -14,15 +14,15 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from generator.data.tensors import CrystalBatch
-from generator.diffusion.atom_types import (
+from matterloop.data.tensors import CrystalBatch
+from matterloop.generator.diffusion.atom_types import (
     AtomTypeDiffusion,
     atomic_numbers_to_tokens,
     tokens_to_atomic_numbers,
 )
-from generator.diffusion.coordinates import CoordinateDiffusion, wrap
-from generator.diffusion.lattice import LatticeDiffusion, symmetrize_lattice
-from generator.network import BlockHook, PeriodicScoreNetwork, ScoreNetworkConfig
+from matterloop.generator.diffusion.coordinates import CoordinateDiffusion, wrap
+from matterloop.generator.diffusion.lattice import LatticeDiffusion, symmetrize_lattice
+from matterloop.generator.network import BlockHook, PeriodicScoreNetwork, ScoreNetworkConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class DiffusionModelConfig:
         min_time: smallest training time; keeps the coordinate and lattice targets finite.
         visible_types_fraction: share of training crystals whose atom types are shown clean
             at every time, so that the network also learns the lattice and coordinates given
-            the composition (crystal-structure prediction, :mod:`generator.csp`); 0: none.
+            the composition (crystal-structure prediction, :mod:`matterloop.generator.csp`); 0:
+            none.
     """
 
     network: ScoreNetworkConfig = field(default_factory=ScoreNetworkConfig)

@@ -15,8 +15,8 @@ from ase.io import read, write
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from generator.data.atomic import atomic_path
-from generator.data.readers import read_cif_file, read_extxyz_frames
+from matterloop.core.atomic import atomic_path
+from matterloop.data.readers import read_cif_file, read_extxyz_frames
 
 PARTS_DIR = "parts"
 EXTXYZ_NAME = "samples.extxyz"

@@ -12,7 +12,7 @@ smallest training time remove it.
 
 Scores come from ``score_fn(state, t)``: the model itself by default; classifier-free guidance is a
 ``score_fn`` that combines conditional and unconditional evaluations with
-:func:`generator.model.classifier_free_guidance`.
+:func:`matterloop.generator.model.classifier_free_guidance`.
 
 A crystal whose scores or state stop being finite, or whose final cell is degenerate, is frozen
 and left out of the result while the rest of its batch goes on; only a batch in which every
@@ -30,11 +30,11 @@ from typing import Protocol
 import torch
 from pymatgen.core import Structure
 
-from generator.data.tensors import CrystalBatch
-from generator.diffusion.atom_types import MAX_Z
-from generator.diffusion.coordinates import wrap
-from generator.diffusion.scatter import crystal_sum
-from generator.model import CrystalState, DiffusionModel, ScoreOutput
+from matterloop.data.tensors import CrystalBatch
+from matterloop.generator.diffusion.atom_types import MAX_Z
+from matterloop.generator.diffusion.coordinates import wrap
+from matterloop.generator.diffusion.scatter import crystal_sum
+from matterloop.generator.model import CrystalState, DiffusionModel, ScoreOutput
 
 
 class SamplingError(RuntimeError):
@@ -60,8 +60,9 @@ class SamplerConfig:
     num_steps: predictor steps ``S`` (MatterGen: 1000).
     corrector_steps: Langevin steps per predictor step (MatterGen: 1).
     coordinate_snr, lattice_snr: corrector signal-to-noise ratios (MatterGen: 0.4, 0.2; see
-        :func:`~generator.diffusion.langevin.langevin_step_size`). On the 19,000-step model at
-        100 steps (256 samples) 0.4 gave 98.0% structurally valid crystals against 93.4% at 0.2.
+        :func:`~matterloop.generator.diffusion.langevin.langevin_step_size`). On the 19,000-step
+        model at 100 steps (256 samples) 0.4 gave 98.0% structurally valid crystals against 93.4% at
+        0.2.
     min_volume_per_atom: Å³; a crystal whose final cell volume per atom is below this is dropped
         as degenerate (the data have ~10-30 Å³ per atom). Checked at the end only: checked at
         every step, it dropped 9 of 64 crystals at 1000 steps, all in the noisy phase

@@ -4,16 +4,26 @@
 structure; failures are results with a :class:`FailureKind` and a reason, never exceptions.
 """
 
-from oracles.ase_oracle import AseOracle, AseOracleConfig
-from oracles.base import CalculatorOracle, CalculatorOracleConfig
-from oracles.config import RelaxConfig, RobustnessConfig
-from oracles.dft import GPAWConfig, GPAWOracle
-from oracles.hull import ReferenceHull
-from oracles.ml_potentials import CHGNetConfig, CHGNetOracle, SevenNetConfig, SevenNetOracle
-from oracles.properties import OracleProperty
-from oracles.protocol import Oracle
-from oracles.registry import ENTRY_POINT_GROUP, OracleSpec, build_oracle, oracle_from_spec
-from oracles.result import Failure, FailureKind, OracleFailure, OracleResult, Provenance
+from matterloop.core.result import Failure, FailureKind, OracleFailure, OracleResult, Provenance
+from matterloop.oracles.ase_oracle import AseOracle, AseOracleConfig
+from matterloop.oracles.base import CalculatorOracle, CalculatorOracleConfig
+from matterloop.oracles.config import RelaxConfig, RobustnessConfig
+from matterloop.oracles.dft import GPAWConfig, GPAWOracle
+from matterloop.oracles.hull import ReferenceHull
+from matterloop.oracles.ml_potentials import (
+    CHGNetConfig,
+    CHGNetOracle,
+    SevenNetConfig,
+    SevenNetOracle,
+)
+from matterloop.oracles.properties import OracleProperty
+from matterloop.oracles.protocol import Oracle
+from matterloop.oracles.registry import (
+    ENTRY_POINT_GROUP,
+    OracleSpec,
+    build_oracle,
+    oracle_from_spec,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",

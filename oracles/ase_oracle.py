@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 from ase.calculators.calculator import Calculator
 from pydantic import Field
 
-from agent.yaml_config import StrictModel
-from oracles.base import CalculatorOracle, CalculatorOracleConfig
-from oracles.imports import import_object
-from oracles.properties import OracleProperty
+from matterloop.core.config import StrictModel
+from matterloop.core.imports import import_object
+from matterloop.oracles.base import CalculatorOracle, CalculatorOracleConfig
+from matterloop.oracles.properties import OracleProperty
 
 
 class DeclaredProperty(StrictModel):

@@ -5,8 +5,9 @@ elements it covers, how to prepare the input atoms (e.g. initial magnetic moment
 its exceptions mean what (:meth:`CalculatorOracle.translate_error`) and, optionally, which
 properties of its own it returns (:attr:`CalculatorOracle.properties`,
 :meth:`CalculatorOracle.compute_properties`). Everything else — input
-checks, the relaxation (:func:`oracles.relax.relax_and_label`), explosion checks, the child process
-with its per-structure time limit and bounded retries — is here, once, for all of them.
+checks, the relaxation (:func:`matterloop.oracles.relax.relax_and_label`), explosion checks, the
+child process with its per-structure time limit and bounded retries — is here, once, for all of
+them.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from pymatgen.core import Structure
 
-from agent.yaml_config import StrictModel
-from oracles.config import RelaxConfig, RobustnessConfig
-from oracles.isolation import WorkerProcess
-from oracles.properties import OracleProperty, checked
-from oracles.relax import atoms_to_structure, relax_and_label
-from oracles.result import FailureKind, OracleFailure, OracleResult, Provenance
-from oracles.validation import validate_structure
+from matterloop.core.config import StrictModel
+from matterloop.core.result import FailureKind, OracleFailure, OracleResult, Provenance
+from matterloop.oracles.config import RelaxConfig, RobustnessConfig
+from matterloop.oracles.isolation import WorkerProcess
+from matterloop.oracles.properties import OracleProperty, checked
+from matterloop.oracles.relax import atoms_to_structure, relax_and_label
+from matterloop.oracles.validation import validate_structure
 
 
 class CalculatorOracleConfig(StrictModel):
@@ -41,7 +42,8 @@ ConfigT = TypeVar("ConfigT", bound=CalculatorOracleConfig)
 
 
 class CalculatorOracle(ABC, Generic[ConfigT]):
-    """An :class:`~oracles.protocol.Oracle` that relaxes and labels with an ASE calculator.
+    """An :class:`~matterloop.oracles.protocol.Oracle` that relaxes and labels with an ASE
+    calculator.
 
     Use as a context manager (or call :meth:`close`) to end the worker process when done.
     """
@@ -56,7 +58,7 @@ class CalculatorOracle(ABC, Generic[ConfigT]):
     config_type: ClassVar[type[CalculatorOracleConfig]]
     properties: ClassVar[tuple[OracleProperty, ...]] = ()
     """Properties this oracle returns beyond energies, forces, stress and magnetic moments
-    (:mod:`oracles.properties`), computed by :meth:`compute_properties`."""
+    (:mod:`matterloop.oracles.properties`), computed by :meth:`compute_properties`."""
 
     def __init__(self, config: ConfigT | None = None) -> None:
         """Raises :class:`ValueError` for a declared property that needs a relaxed structure

@@ -1,7 +1,7 @@
 """Typed settings shared by every oracle: relaxation and robustness.
 
-Each oracle's own config (e.g. :class:`oracles.ml_potentials.CHGNetConfig`) embeds these two, so a
-YAML snippet reads::
+Each oracle's own config (e.g. :class:`matterloop.oracles.ml_potentials.CHGNetConfig`) embeds these
+two, so a YAML snippet reads::
 
     oracle:
       name: chgnet
@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.yaml_config import StrictModel
-from oracles.result import FailureKind
+from matterloop.core.config import StrictModel
+from matterloop.core.result import FailureKind
 
 
 class RelaxConfig(StrictModel):

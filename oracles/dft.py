@@ -11,13 +11,13 @@ structure carries a ``magmom`` site property. ``hubbard_u: mp`` adds Dudarev's U
 of Co, Cr, Fe, Mn, Mo, Ni, V and W with the Materials Project's values where the structure's most
 electronegative element is O or F (MP's rule and numbers, read from pymatgen's ``MPRelaxSet``);
 the values used for a structure are in its result's provenance (``hubbard_u_applied``).
-Optionally relaxed through the shared ASE path (:mod:`oracles.relax`); by default
+Optionally relaxed through the shared ASE path (:mod:`matterloop.oracles.relax`); by default
 a single point, since DFT relaxations are expensive.
 
 GPAW's total energies are relative to the isolated (spin-paired) atoms of its PAW datasets, not
-absolute: compare them only with GPAW energies of the same settings (see :mod:`oracles.hull`).
-Installation: ``install/gpaw.sh`` (GPAW is built from source against libxc, OpenBLAS and FFTW;
-the PAW datasets come from the ``gpaw-data`` wheel).
+absolute: compare them only with GPAW energies of the same settings (see
+:mod:`matterloop.oracles.hull`). Installation: ``install/gpaw.sh`` (GPAW is built from source
+against libxc, OpenBLAS and FFTW; the PAW datasets come from the ``gpaw-data`` wheel).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ from ase.calculators.calculator import Calculator
 from pydantic import Field, field_validator
 from pymatgen.core import Element, Structure
 
-from oracles.base import CalculatorOracle, CalculatorOracleConfig
-from oracles.config import RelaxConfig
-from oracles.properties import OracleProperty
-from oracles.result import FailureKind, OracleFailure, OracleResult
+from matterloop.core.result import FailureKind, OracleFailure, OracleResult
+from matterloop.oracles.base import CalculatorOracle, CalculatorOracleConfig
+from matterloop.oracles.config import RelaxConfig
+from matterloop.oracles.properties import OracleProperty
 
 
 class GPAWConfig(CalculatorOracleConfig):

@@ -20,11 +20,11 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-from generator.data.errors import DataError
-from oracles.properties import evaluate_checked
-from oracles.protocol import Oracle
-from oracles.registry import OracleSpec, build_oracle
-from oracles.result import FailureKind, OracleResult, Provenance
+from matterloop.core.errors import MatterloopError
+from matterloop.core.result import FailureKind, OracleResult, Provenance
+from matterloop.oracles.properties import evaluate_checked
+from matterloop.oracles.protocol import Oracle
+from matterloop.oracles.registry import OracleSpec, build_oracle
 
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """One BLAS/OpenMP thread per task: Ray runs one task per CPU it was given."""
@@ -60,7 +60,7 @@ def label_chunk(
     return [(i, r.to_dict()) for (i, _), r in zip(items, results, strict=True)]
 
 
-class ClusterUnreachableError(DataError):
+class ClusterUnreachableError(MatterloopError):
     """No Ray cluster answers at the given address."""
 
 

@@ -8,11 +8,11 @@ from ase.eos import EquationOfState
 from ase.units import GPa
 from pydantic import Field
 
-from agent.yaml_config import StrictModel
-from oracles.config import RelaxConfig
-from oracles.properties import OracleProperty
-from oracles.relax import relax_atoms
-from oracles.result import FailureKind, OracleFailure
+from matterloop.core.config import StrictModel
+from matterloop.core.result import FailureKind, OracleFailure
+from matterloop.oracles.config import RelaxConfig
+from matterloop.oracles.properties import OracleProperty
+from matterloop.oracles.relax import relax_atoms
 
 EOS_STRAIN = 0.06
 """Largest relative volume change of the fit, each way."""

@@ -61,8 +61,8 @@ import pandas as pd
 from pymatgen.analysis.phase_diagram import PDEntry, PhaseDiagram
 from pymatgen.core import Composition
 
-from generator.data.paths import resolve_data_dir
-from oracles.result import OracleResult
+from matterloop.core.result import OracleResult
+from matterloop.data.paths import resolve_data_dir
 
 EnergyKind = Literal["total", "formation"]
 FORMAT = "matterloop-reference-hull"
@@ -279,7 +279,7 @@ class ReferenceHull:
         """The DFT formation-energy hull of all MP-20 entries plus zero-energy elements.
 
         Reads ``mp_20/properties_all.csv.gz`` under ``data_dir`` (default: ``MATTERLOOP_DATA_DIR``,
-        see :func:`generator.data.paths.resolve_data_dir`).
+        see :func:`matterloop.data.paths.resolve_data_dir`).
         """
         lowest = mp20_formation_energies(data_dir)
         energies = dict(lowest)

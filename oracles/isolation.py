@@ -18,7 +18,7 @@ from typing import Any
 
 from pymatgen.core import Structure
 
-from oracles.result import FailureKind, OracleFailure
+from matterloop.core.result import FailureKind, OracleFailure
 
 Task = Callable[[Structure], dict[str, Any]]
 """Labels one structure and returns a picklable reply; must itself turn errors into replies."""

@@ -1,10 +1,10 @@
 """Universal machine-learned interatomic potentials as oracles: CHGNet and SevenNet.
 
-Both run through :class:`~oracles.base.CalculatorOracle`, i.e. the same ASE relaxation path, and
-both can also return the bulk modulus (GPa) of the relaxed structure from an equation-of-state fit
-(``bulk_modulus: true``; :func:`oracles.elastic.bulk_modulus`).
+Both run through :class:`~matterloop.oracles.base.CalculatorOracle`, i.e. the same ASE relaxation
+path, and both can also return the bulk modulus (GPa) of the relaxed structure from an
+equation-of-state fit (``bulk_modulus: true``; :func:`matterloop.oracles.elastic.bulk_modulus`).
 
-Energy references differ and must not be mixed on one hull (see :mod:`oracles.hull`):
+Energy references differ and must not be mixed on one hull (see :mod:`matterloop.oracles.hull`):
 
 - CHGNet 0.3.0 was trained on MPtrj energies *with* the MP2020 compatibility corrections
   (anion and GGA/GGA+U mixing corrections) applied, so its energies (eV) already include them.
@@ -28,9 +28,9 @@ from ase.calculators.calculator import Calculator
 from pydantic import Field
 from pymatgen.core import Element
 
-from oracles.base import CalculatorOracle, CalculatorOracleConfig
-from oracles.elastic import BULK_MODULUS, EOSConfig, bulk_modulus
-from oracles.properties import OracleProperty
+from matterloop.oracles.base import CalculatorOracle, CalculatorOracleConfig
+from matterloop.oracles.elastic import BULK_MODULUS, EOSConfig, bulk_modulus
+from matterloop.oracles.properties import OracleProperty
 
 
 class MLPotentialConfig(CalculatorOracleConfig):

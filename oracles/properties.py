@@ -19,8 +19,8 @@ from dataclasses import dataclass, fields, replace
 from numbers import Real
 from typing import Any
 
-from generator.data.quantities import known_quantity
-from oracles.result import Failure, FailureKind, OracleResult
+from matterloop.core.result import Failure, FailureKind, OracleResult
+from matterloop.data.quantities import known_quantity
 
 RESULT_FIELDS = frozenset(f.name for f in fields(OracleResult))
 
@@ -31,8 +31,8 @@ class OracleProperty:
     as ``energy``), ``unit`` (e.g. ``"GPa"``, ``"eV"``, ``""`` for a pure number), a one-line
     ``description``, and whether it is computed on the relaxed structure (``needs_relaxed``: a
     calculator oracle declaring it must relax, which is checked when the oracle is built).
-    A quantity of :mod:`generator.data.quantities` goes by its canonical name and unit there
-    (``bulk_modulus`` in GPa, not ``dft_bulk_modulus`` or MPa)."""
+    A quantity of :mod:`matterloop.data.quantities` goes by its canonical name and unit
+    there (``bulk_modulus`` in GPa, not ``dft_bulk_modulus`` or MPa)."""
 
     name: str
     unit: str

@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 from pymatgen.core import Structure
 
-from oracles.result import OracleResult
+from matterloop.core.result import OracleResult
 
 
 @runtime_checkable
@@ -18,8 +18,8 @@ class Oracle(Protocol):
     cannot be labeled yields a failed result; ``evaluate`` itself does not raise for it.
 
     An oracle that returns properties of its own (``OracleResult.properties``) declares them in
-    a ``properties`` attribute, a tuple of :class:`~oracles.properties.OracleProperty`; without
-    one it provides none.
+    a ``properties`` attribute, a tuple of :class:`~matterloop.oracles.properties.OracleProperty`;
+    without one it provides none.
     """
 
     name: str

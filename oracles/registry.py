@@ -9,25 +9,30 @@ point of the group ``matterloop.oracles`` registered by an installed package::
 
 or to a ``"package.module:Class"`` string. The target is built from ``settings`` with its
 ``from_settings(settings)`` classmethod when it has one (typed, validated settings), else called as
-``target(**settings)``. The result must meet the :class:`~oracles.protocol.Oracle` protocol.
+``target(**settings)``. The result must meet the :class:`~matterloop.oracles.protocol.Oracle`
+protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, RootModel, ValidationError
 
-from agent.yaml_config import StrictModel
-from oracles.ase_oracle import AseOracle
-from oracles.dft import GPAWOracle
-from oracles.imports import import_object
-from oracles.ml_potentials import CHGNetOracle, SevenNetOracle
-from oracles.protocol import Oracle
+from matterloop.core.config import StrictModel, format_validation_error, load_yaml_config
+from matterloop.core.errors import ConfigError
+from matterloop.core.imports import import_object
+from matterloop.oracles.ase_oracle import AseOracle
+from matterloop.oracles.dft import GPAWOracle
+from matterloop.oracles.errors import OracleInputError
+from matterloop.oracles.ml_potentials import CHGNetOracle, SevenNetOracle
+from matterloop.oracles.protocol import Oracle
 
 ENTRY_POINT_GROUP = "matterloop.oracles"
+DEFAULT_ORACLE = "chgnet"
 
 BUILTIN_ORACLES: dict[str, type] = {
     cls.name: cls for cls in (CHGNetOracle, SevenNetOracle, GPAWOracle, AseOracle)
@@ -80,3 +85,26 @@ def oracle_from_spec(spec: OracleSpec | Mapping[str, Any]) -> Oracle:
     """Build the oracle of a config section ``{name: ..., settings: {...}}``."""
     spec = spec if isinstance(spec, OracleSpec) else OracleSpec.model_validate(dict(spec))
     return build_oracle(spec.name, spec.settings)
+
+
+class OracleSettings(RootModel[dict[str, Any]]):
+    """The ``--settings`` YAML file: a mapping validated by the oracle's own typed config."""
+
+
+def load_oracle(name: str, settings_file: Path | None) -> Oracle:
+    """The oracle ``name`` built with the settings of ``settings_file`` (none: its defaults)."""
+    settings = load_yaml_config(settings_file, OracleSettings).root if settings_file else {}
+    try:
+        return build_oracle(name, settings)
+    except ValidationError as exc:
+        source = str(settings_file) if settings_file else f"settings of oracle {name!r}"
+        raise ConfigError(format_validation_error(exc, source)) from exc
+    except (ValueError, TypeError) as exc:
+        raise OracleInputError(str(exc)) from exc
+
+
+def close_oracle(oracle: Oracle) -> None:
+    """End the oracle's worker processes, for oracles that have any (a ``close`` method)."""
+    close = getattr(oracle, "close", None)
+    if callable(close):
+        close()

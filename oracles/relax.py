@@ -3,7 +3,7 @@
 A relaxation moves positions with an ASE optimizer (FIRE by default) and, when asked, the cell
 through :class:`ase.filters.FrechetCellFilter` (stress in eV/Å³). After every step the energy,
 forces and interatomic distances are checked, so an exploding relaxation stops with a
-:attr:`~oracles.result.FailureKind.EXPLODED` failure instead of running on.
+:attr:`~matterloop.core.result.FailureKind.EXPLODED` failure instead of running on.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
 from pymatgen.core import Structure
 
-from oracles.config import RelaxConfig
-from oracles.result import FailureKind, OracleFailure
-from oracles.validation import closest_pair
+from matterloop.core.result import FailureKind, OracleFailure
+from matterloop.oracles.config import RelaxConfig
+from matterloop.oracles.validation import closest_pair
 
 OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 
@@ -29,7 +29,7 @@ OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "LBFGS": LBFGS}
 @dataclass(frozen=True)
 class Labels:
     """Energy, forces, stress and magnetic moments of the final geometry (units as in
-    :class:`~oracles.result.OracleResult`)."""
+    :class:`~matterloop.core.result.OracleResult`)."""
 
     atoms: Atoms
     energy: float

@@ -1,9 +1,9 @@
 """Stability of generated crystals with an oracle: relax, place on a hull, compare geometries.
 
 Each structure is relaxed (positions and cell) by the oracle; its energy above the ``hull`` of the
-same oracle's footing (eV/atom; the complete hull by default, see :mod:`oracles.hull`) decides
-stability, E_hull ≤ :data:`STABLE_E_HULL` (MatterGen's definition), and E_hull ≤ 0 puts it on
-the hull.
+same oracle's footing (eV/atom; the complete hull by default, see :mod:`matterloop.oracles.hull`)
+decides stability, E_hull ≤ :data:`STABLE_E_HULL` (MatterGen's definition), and E_hull ≤ 0 puts it
+on the hull.
 
 The RMSD between the structure as generated and its relaxed form measures how far from a minimum
 the generator put it, computed as MatterGen's ``compute_rmsd_angstrom``: pymatgen's
@@ -33,8 +33,8 @@ import numpy as np
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from oracles.hull import ReferenceHull
-from oracles.result import OracleResult
+from matterloop.core.result import OracleResult
+from matterloop.oracles.hull import ReferenceHull
 
 STABLE_E_HULL = 0.1  # eV/atom
 MAX_RMSD = 0.5

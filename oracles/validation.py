@@ -1,7 +1,7 @@
 """Checks on structures before and during a calculation.
 
-Every check raises :class:`~oracles.result.OracleFailure` with a precise reason, so that a bad
-input never reaches a calculator and a relaxation that leaves physical ground stops at once.
+Every check raises :class:`~matterloop.core.result.OracleFailure` with a precise reason, so that
+a bad input never reaches a calculator and a relaxation that leaves physical ground stops at once.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from ase.neighborlist import neighbor_list
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from oracles.result import FailureKind, OracleFailure
+from matterloop.core.result import FailureKind, OracleFailure
 
 
 def closest_pair(atoms: Atoms, cutoff: float) -> tuple[float, int, int] | None:

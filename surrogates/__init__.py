@@ -1,13 +1,16 @@
 """Property surrogates with calibrated uncertainty, exposed as BoTorch models.
 
-- :mod:`surrogates.surrogate`: :class:`~surrogates.surrogate.Surrogate`, the object the agent
-  uses: structure features, a BoTorch ``ModelList`` over the targets and the HHI, incremental
-  ``add``/``refit``, ``save``/``load``.
-- :mod:`surrogates.network`: MatGL networks (build, warm start, train, embed, save).
-- :mod:`surrogates.head`: the calibrated GP head on embeddings.
-- :mod:`surrogates.hhi`: supply-risk HHI from composition, as a deterministic BoTorch model.
-- :mod:`surrogates.train`: ``train(config)`` and ``evaluate(...)`` behind the command line.
-- :mod:`surrogates.config`, :mod:`surrogates.metrics`, :mod:`surrogates.errors`.
+- :mod:`matterloop.surrogates.surrogate`: :class:`~matterloop.surrogates.surrogate.Surrogate`, the
+  object the agent uses: structure features, a BoTorch ``ModelList`` over the targets and the HHI,
+  incremental ``add``/``refit``, ``save``/``load``.
+- :mod:`matterloop.surrogates.network`: MatGL networks (build, warm start, train, embed, save).
+- :mod:`matterloop.surrogates.head`: the calibrated GP head on embeddings.
+- :mod:`matterloop.surrogates.hhi`: supply-risk HHI from composition, as a deterministic BoTorch
+  model.
+- :mod:`matterloop.surrogates.train`: ``train(config)`` and ``evaluate(...)`` behind the command
+  line.
+- :mod:`matterloop.surrogates.config`, :mod:`matterloop.surrogates.metrics`,
+  :mod:`matterloop.surrogates.errors`.
 
 Submodules are imported on demand so that the errors stay cheap to import.
 """

@@ -1,5 +1,5 @@
 """Typed configuration of surrogate training, read from YAML (``configs/surrogates/*.yaml``) with
-:func:`agent.yaml_config.load_yaml_config`."""
+:func:`matterloop.core.config.load_yaml_config`."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.yaml_config import StrictModel, load_yaml_config
-from generator.data.quantities import QuantityName
+from matterloop.core.config import StrictModel, load_yaml_config
+from matterloop.data.quantities import QuantityName
 
 
 class DataConfig(StrictModel):
     """Which labeled structures train the network and calibrate the uncertainty head.
 
-    ``targets`` are quantities (:mod:`generator.data.quantities`; e.g.
+    ``targets`` are quantities (:mod:`matterloop.data.quantities`; e.g.
     ``formation_energy_per_atom`` in eV/atom, ``magnetic_density`` in µB/Å³), found in the dataset
     under any of their names (MP-20's ``dft_mag_density``); an alias given here is stored as its
     canonical name. The heads are calibrated on ``max_calibration`` structures
@@ -93,7 +93,8 @@ class TrackingConfig(StrictModel):
 
 
 class SurrogateConfig(StrictModel):
-    """Everything :func:`surrogates.train.train` needs; the checkpoint goes to ``output_dir``."""
+    """Everything :func:`matterloop.surrogates.train.train` needs; the checkpoint goes to
+    ``output_dir``."""
 
     name: str
     output_dir: Path

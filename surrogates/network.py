@@ -7,7 +7,7 @@ network width. Networks are stored in MatGL's own format (``model.json``, ``mode
 
 Training standardizes each target (MatGL's ``data_mean``/``data_std``), so a trained network's
 raw outputs are standardized values; predictions in label units, with uncertainty, come from the
-GP heads on the embedding (:mod:`surrogates.head`).
+GP heads on the embedding (:mod:`matterloop.surrogates.head`).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from pymatgen.core import Structure
 from rich.progress import track
 from torch import nn
 
-from generator.training.checkpoint import load_tensors
-from surrogates.config import NetworkConfig, TrainingConfig
-from surrogates.errors import NetworkError
+from matterloop.core.checkpoint import load_tensors
+from matterloop.surrogates.config import NetworkConfig, TrainingConfig
+from matterloop.surrogates.errors import NetworkError
 
 ARCHITECTURES: dict[str, type[MatGLModel]] = {"tensornet": TensorNet, "m3gnet": M3GNet}
 LABEL_KEY = "targets"

@@ -1,10 +1,10 @@
 """The surrogate the agent queries and refits: a MatGL embedding, GP heads and the HHI objective.
 
 Candidates are structures; BoTorch sees their *features* ``X``, ``(n, d + 1)`` float64: the
-``d``-dimensional embedding of :func:`surrogates.network.embed` followed by the production HHI.
-Compute features once per candidate set; :attr:`Surrogate.model` is a BoTorch ``ModelList`` on
-them with outputs ``(*targets, hhi_production)``, ready for acquisition functions such as
-``qLogNoisyExpectedHypervolumeImprovement`` and ``optimize_acqf_discrete``.
+``d``-dimensional embedding of :func:`matterloop.surrogates.network.embed` followed by the
+production HHI. Compute features once per candidate set; :attr:`Surrogate.model` is a BoTorch
+``ModelList`` on them with outputs ``(*targets, hhi_production)``, ready for acquisition functions
+such as ``qLogNoisyExpectedHypervolumeImprovement`` and ``optimize_acqf_discrete``.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from botorch.models import ModelList, SingleTaskGP
 from matgl.models import MatGLModel
 from pymatgen.core import Structure
 
-from generator.data.quantities import canonical_name, stored_names
-from generator.training.checkpoint import load_tensors
-from surrogates.config import HeadConfig
-from surrogates.errors import SurrogateError
-from surrogates.head import HeadData, fit_head, restore_head
-from surrogates.hhi import HHIFeatureModel, hhi_column
-from surrogates.network import check_network, embed, load_network, save_network
+from matterloop.core.checkpoint import load_tensors
+from matterloop.data.quantities import canonical_name, stored_names
+from matterloop.surrogates.config import HeadConfig
+from matterloop.surrogates.errors import SurrogateError
+from matterloop.surrogates.head import HeadData, fit_head, restore_head
+from matterloop.surrogates.hhi import HHIFeatureModel, hhi_column
+from matterloop.surrogates.network import check_network, embed, load_network, save_network
 
 CHECKPOINT_FORMAT = 1
 MIN_LABELS = 4  # per target: at least one for calibration and three for fitting

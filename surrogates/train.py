@@ -19,15 +19,15 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from pymatgen.core import Structure
 
-from agent.tracking import resolve_tracking_uri, tracked_run
-from generator.conditioning.labels import read_labeled_structures
-from generator.conditioning.properties import raw_labels
-from generator.data import DataError, load_dataset_split
-from surrogates.config import DataConfig, SurrogateConfig, TrackingConfig
-from surrogates.head import gp_inputs
-from surrogates.metrics import RegressionMetrics, regression_metrics
-from surrogates.network import build_network, train_network
-from surrogates.surrogate import MIN_LABELS, RefitReport, Surrogate
+from matterloop.core.tracking import resolve_tracking_uri, tracked_run
+from matterloop.data import DataError, load_dataset_split
+from matterloop.data.labels import read_labeled_structures
+from matterloop.data.properties import raw_labels
+from matterloop.surrogates.config import DataConfig, SurrogateConfig, TrackingConfig
+from matterloop.surrogates.head import gp_inputs
+from matterloop.surrogates.metrics import RegressionMetrics, regression_metrics
+from matterloop.surrogates.network import build_network, train_network
+from matterloop.surrogates.surrogate import MIN_LABELS, RefitReport, Surrogate
 
 
 @dataclass(frozen=True)

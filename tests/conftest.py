@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.data.paths import resolve_data_dir
+from matterloop.data.paths import resolve_data_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = REPO_ROOT / "examples" / "matterloop_example_oracle"

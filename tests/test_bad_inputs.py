@@ -27,11 +27,11 @@ import matgl
 import pytest
 import torch
 
-from generator.conditioning.model_io import AdaptedGenerator, load_generator
-from generator.pretrained import default_checkpoint
-from generator.training.checkpoint import CheckpointError, load_checkpoint, load_tensors
-from generator.training.model_io import TrainedGenerator
-from surrogates.pretrained import default_surrogate
+from matterloop.core.checkpoint import CheckpointError, load_checkpoint, load_tensors
+from matterloop.generator.conditioning.model_io import AdaptedGenerator, load_generator
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.surrogates.pretrained import default_surrogate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).parent / "data" / "bad_inputs"

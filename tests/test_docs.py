@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.config_reference import configuration_reference
+from matterloop.agent.config_reference import configuration_reference
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

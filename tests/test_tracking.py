@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from agent.tracking import local_tracking_uri, tracked_run
+from matterloop.core.tracking import local_tracking_uri, tracked_run
 
 
 def test_a_run_resumes_by_id(tmp_path: Path) -> None:
@@ -25,7 +25,7 @@ def test_a_run_id_from_another_store_starts_a_new_run(tmp_path: Path, caplog) ->
     with tracked_run("exp", "job", tracking_uri=first) as mlflow:
         old_id = mlflow.active_run().info.run_id
     second = local_tracking_uri(tmp_path / "second")
-    with caplog.at_level(logging.WARNING, logger="agent.tracking"):
+    with caplog.at_level(logging.WARNING, logger="matterloop.core.tracking"):
         with tracked_run(
             "exp", "job", tracking_uri=second, params={"a": 1}, run_id=old_id
         ) as mlflow:

@@ -17,9 +17,9 @@ import psutil
 import pytest
 import yaml
 
-from agent.campaign.store import CampaignStore
-from agent.commands.ui import is_loopback
-from agent.tracking import local_tracking_uri, tracked_run
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.commands.ui import is_loopback
+from matterloop.core.tracking import local_tracking_uri, tracked_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MATTERLOOP = Path(sys.executable).parent / "matterloop"

@@ -17,9 +17,9 @@ before scoring).
 
 A quantity may be the sum of two outputs (``offsets``): in a two-fidelity campaign the oracle's
 value is the screen's value (a deterministic column) plus a GP's prediction of the difference
-(:mod:`agent.campaign.fidelity`). With ``log_costs`` the greedy steps are cost-aware: each picks
-the candidate of the largest acquisition value per unit cost (``log α − log c``, the inverse
-cost weighting of BoTorch's ``InverseCostWeightedUtility``), the earlier picks pending.
+(:mod:`matterloop.agent.campaign.fidelity`). With ``log_costs`` the greedy steps are cost-aware:
+each picks the candidate of the largest acquisition value per unit cost (``log α − log c``, the
+inverse cost weighting of BoTorch's ``InverseCostWeightedUtility``), the earlier picks pending.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from botorch.models.model import Model
 from botorch.optim import optimize_acqf_discrete
 from botorch.sampling.get_sampler import get_sampler
 
-from agent.campaign.config import ConstraintConfig, ObjectiveConfig
+from matterloop.agent.campaign.config import ConstraintConfig, ObjectiveConfig
 
 
 def column_model(column: int) -> GenericDeterministicModel:

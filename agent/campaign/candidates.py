@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from agent.campaign.config import FilterSettings
-from agent.campaign.quantities import UndefinedQuantity, function_values
-from generator.evaluation import (
+from matterloop.agent.campaign.config import FilterSettings
+from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values
+from matterloop.generator.evaluation import (
     ReferenceSet,
     compositionally_valid,
     novel_flags,

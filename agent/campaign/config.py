@@ -1,10 +1,10 @@
 """Typed campaign configuration, read from YAML (``configs/*.yaml``).
 
 A campaign optimizes *objectives* under *constraints*, both named by a quantity of
-:mod:`agent.campaign.quantities` (e.g. ``magnetic_density`` in µB/Å³ from the oracle,
+:mod:`matterloop.agent.campaign.quantities` (e.g. ``magnetic_density`` in µB/Å³ from the oracle,
 ``hhi_production`` from composition, ``e_above_hull`` in eV/atom from the oracle and the reference
-hull); an alias of :mod:`generator.data.quantities` (``hhi``) is read as its canonical name.
-Every error names the field, e.g. ``acquisition.q: Input should be greater than 0``.
+hull); an alias of :mod:`matterloop.data.quantities` (``hhi``) is read as its canonical
+name. Every error names the field, e.g. ``acquisition.q: Input should be greater than 0``.
 """
 
 from __future__ import annotations
@@ -16,17 +16,22 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from agent.campaign.quantities import QUANTITIES, Source, declare_oracle_properties, quantity
-from agent.yaml_config import StrictModel, load_yaml_config
-from generator.conditioning.properties import element_numbers
-from generator.data.paths import canonical_dataset_name
-from generator.data.quantities import QuantityName, known_quantity
-from generator.sampling import SamplerConfig
-from oracles.distributed import CONNECT_TIMEOUT_S
-from oracles.properties import OracleProperty, declared_properties_for
-from oracles.references import SHIPPED_HULLS
-from oracles.registry import BUILTIN_ORACLES, OracleSpec, resolve_oracle_class
-from surrogates.config import HeadConfig
+from matterloop.agent.campaign.quantities import (
+    QUANTITIES,
+    Source,
+    declare_oracle_properties,
+    quantity,
+)
+from matterloop.core.config import StrictModel, load_yaml_config
+from matterloop.data.paths import canonical_dataset_name
+from matterloop.data.quantities import QuantityName, known_quantity
+from matterloop.generator.conditioning.properties import element_numbers
+from matterloop.generator.sampling import SamplerConfig
+from matterloop.oracles.distributed import CONNECT_TIMEOUT_S
+from matterloop.oracles.properties import OracleProperty, declared_properties_for
+from matterloop.oracles.references import SHIPPED_HULLS
+from matterloop.oracles.registry import BUILTIN_ORACLES, OracleSpec, resolve_oracle_class
+from matterloop.surrogates.config import HeadConfig
 
 
 class SlowScreenWarning(UserWarning):
@@ -124,7 +129,7 @@ class ConstraintConfig(StrictModel):
 
 class LearningSettings(StrictModel):
     """Reward fine-tuning of the generator on the campaign's own results every ``every`` rounds
-    (0: never; :mod:`generator.training.reward`): the relaxed structures of hits weigh
+    (0: never; :mod:`matterloop.generator.training.reward`): the relaxed structures of hits weigh
     ``hit_weight``, novel results within ``near_e_hull`` eV/atom of the hull ``near_hit_weight``,
     failures, known phases and the rest nothing; every batch mixes in ``replay_fraction`` MP-20
     training crystals as the anchor. Skipped while fewer than ``min_rewarded`` results are
@@ -149,15 +154,16 @@ class GeneratorSettings(StrictModel):
     fixed value, a range (``">0.15"``, ``"0.1<x<0.2"``), or ``beyond_front``: the range past the
     best value on the current Pareto front (by ``target_step`` of the observed spread).
     Conditions apply once adapters have been fitted (see :class:`AdapterSettings`).
-    ``type_temperature``: see :class:`generator.sampling.SamplerConfig`. ``elements``: a
+    ``type_temperature``: see :class:`matterloop.generator.sampling.SamplerConfig`. ``elements``: a
     chemical system (``Fe-Co-N``) that every sampled structure's elements must come from.
     ``compositions_first`` (with ``elements``): each candidate's composition is drawn from the
     charge-balanced compositions of the system and its subsystems, weighted to the whole system
-    and away from the compositions of ``known_structures`` (:mod:`generator.compositions`), and
-    its structure is sampled for it (:mod:`generator.csp`); False only restricts the atom types.
-    ``wyckoff``: each crystal is sampled in a space group with a Wyckoff arrangement drawn from
-    the MP-20 training crystals (:mod:`generator.symmetry.arrangements`). Off by default: on the
-    shipped model it cut the P1 share from 68% to 13% but S.U.N. from 43% to 23%.
+    and away from the compositions of ``known_structures``
+    (:mod:`matterloop.generator.compositions`), and its structure is sampled for it
+    (:mod:`matterloop.generator.csp`); False only restricts the atom types. ``wyckoff``: each
+    crystal is sampled in a space group with a Wyckoff arrangement drawn from the MP-20 training
+    crystals (:mod:`matterloop.generator.symmetry.arrangements`). Off by default: on the shipped
+    model it cut the P1 share from 68% to 13% but S.U.N. from 43% to 23%.
 
     ``source`` ``generator`` samples the diffusion model; a dataset name (``mp_20``) screens that
     dataset's known structures instead, ``num_candidates`` drawn at random each round (the
@@ -223,7 +229,7 @@ class SurrogateSettings(StrictModel):
     ``prior``: a dataset (``mp_20``) whose labeled structures (``prior_labels`` of them, drawn at
     random from its training splits) join the heads' data before the first round, for the
     modelled quantities in ``prior_quantities`` (None: every one the dataset labels); see
-    :mod:`agent.campaign.prior`. BoTorch picks once every modelled quantity has
+    :mod:`matterloop.agent.campaign.prior`. BoTorch picks once every modelled quantity has
     ``acquisition.initial_labels`` labels, so with a prior for all of them it picks from round 0;
     a quantity left out (e.g. E_hull, since MP-20 holds only near-stable crystals) waits for the
     oracle's labels of the initial design.
@@ -268,7 +274,7 @@ class FidelitySettings(StrictModel):
     """Two fidelities (with ``screen``): each round the screen relaxes ``screened`` candidates
     chosen by the acquisition (Ray tasks); of those that relax to a novel structure, the
     acquisition then chooses ``acquisition.q`` for ``oracle``, which labels the screen's relaxed
-    geometry (:mod:`agent.campaign.fidelity`). The choice is cost-aware: each candidate's
+    geometry (:mod:`matterloop.agent.campaign.fidelity`). The choice is cost-aware: each candidate's
     acquisition value is divided by its predicted oracle cost in CPU-seconds, a power law in the
     number of atoms fitted to the campaign's own wall times; ``screen_cost_s`` and
     ``oracle_cost_s`` (CPU-seconds per structure) stand in until a fidelity has
@@ -277,7 +283,7 @@ class FidelitySettings(StrictModel):
     E_hull is the screen's on ``hull`` (the screen's complete hull) unless ``oracle_hull``, a
     hull file of the oracle's own energies (``matterloop reference build --oracle gpaw
     --elements Fe,Mn``), holds every phase of MP's hull of a result's chemical system: there it
-    is the oracle's (:func:`agent.campaign.labels.campaign_label_table`)."""
+    is the oracle's (:func:`matterloop.agent.campaign.labels.campaign_label_table`)."""
 
     screened: int = Field(8, gt=0, description="candidates the screen relaxes per round")
     screen_cost_s: float = Field(30.0, gt=0, description="assumed CPU-s per screen result")
@@ -520,6 +526,6 @@ class CampaignConfig(StrictModel):
 
 
 def load_campaign_config(path: str | Path) -> CampaignConfig:
-    """Read and validate a campaign YAML (:class:`~agent.yaml_config.ConfigError` names each bad
-    field)."""
+    """Read and validate a campaign YAML (:class:`~matterloop.core.config.ConfigError` names
+    each bad field)."""
     return load_yaml_config(Path(path), CampaignConfig)

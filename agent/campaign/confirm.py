@@ -23,16 +23,16 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import Progress
 
-from agent.campaign.config import CampaignConfig, check_quantity
-from agent.campaign.distributed import connect, evaluate_on_ray
-from agent.campaign.labels import campaign_hull, campaign_label_table, label_table
-from agent.campaign.pareto import front_table
-from agent.campaign.quantities import declare_oracle_properties
-from agent.campaign.store import CampaignStore, write_text_atomic
-from agent.yaml_config import ConfigError
-from oracles.properties import declared_properties_for
-from oracles.registry import OracleSpec, resolve_oracle_class
-from oracles.results_file import ResultRecord, append_result, read_results_file
+from matterloop.agent.campaign.config import CampaignConfig, check_quantity
+from matterloop.agent.campaign.distributed import connect, evaluate_on_ray
+from matterloop.agent.campaign.labels import campaign_hull, campaign_label_table, label_table
+from matterloop.agent.campaign.pareto import front_table
+from matterloop.agent.campaign.quantities import declare_oracle_properties
+from matterloop.agent.campaign.store import CampaignStore, write_text_atomic
+from matterloop.core.errors import ConfigError
+from matterloop.core.results_file import ResultRecord, append_result, read_results_file
+from matterloop.oracles.properties import declared_properties_for
+from matterloop.oracles.registry import OracleSpec, resolve_oracle_class
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,11 @@ def confirmation_metrics(config: CampaignConfig, front: pd.DataFrame) -> dict[st
 def log_confirmation(config: CampaignConfig, store: CampaignStore, result: ConfirmedFront) -> str:
     """Log the metrics (``confirm.<oracle>.*``) and table to the campaign's MLflow run; returns
     what was done, in words."""
-    from agent.campaign.tracking import bounded_http_retries, campaign_tracking_uri, unreachable
+    from matterloop.agent.campaign.tracking import (
+        bounded_http_retries,
+        campaign_tracking_uri,
+        unreachable,
+    )
 
     state = store.load_state()
     if not config.mlflow.enabled or state.mlflow_run_id is None:

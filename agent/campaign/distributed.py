@@ -19,14 +19,14 @@ from typing import Any
 import ray
 from pymatgen.core import Structure
 
-from agent.campaign.config import RaySettings
-from generator.data.errors import DataError
-from oracles.distributed import crashed, init_ray, label_chunks, make_chunks
-from oracles.registry import OracleSpec
-from oracles.result import OracleResult
+from matterloop.agent.campaign.config import RaySettings
+from matterloop.core.errors import MatterloopError
+from matterloop.core.result import OracleResult
+from matterloop.oracles.distributed import crashed, init_ray, label_chunks, make_chunks
+from matterloop.oracles.registry import OracleSpec
 
 
-class MissingGPUError(DataError):
+class MissingGPUError(MatterloopError):
     """Generation requests more GPUs than the Ray cluster has (Ray would wait for them
     forever)."""
 
@@ -78,8 +78,8 @@ def evaluate_on_ray(
 ) -> Iterator[tuple[str, OracleResult]]:
     """Yield ``(id, result)`` for each item as soon as its evaluation finishes.
 
-    Each structure is one Ray task (:func:`oracles.distributed.label_chunks`); a worker process
-    builds the oracle once and keeps it for later tasks. A task whose worker or node dies is
+    Each structure is one Ray task (:func:`matterloop.oracles.distributed.label_chunks`); a worker
+    process builds the oracle once and keeps it for later tasks. A task whose worker or node dies is
     retried elsewhere, up to ``settings.max_retries`` times; one that fails every time yields a
     ``worker_crashed`` failure, so every item yields exactly one result.
     """
@@ -118,8 +118,8 @@ def generate_structures(
 ) -> tuple[list[dict[str, Any]], int]:
     """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped;
     ``wyckoff``, ``compositions_first``, ``known_dataset``, ``device``, ``max_atoms``: see
-    :func:`generator.guided.generate`."""
-    from generator.guided import generate
+    :func:`matterloop.generator.guided.generate`."""
+    from matterloop.generator.guided import generate
 
     result = generate(
         model_path,
@@ -157,8 +157,8 @@ def fit_adapters(
     """Fine-tune adapters on labeled structures (dicts), joined with ``prior_count`` structures
     (None: all) of the training splits of the dataset ``prior``, on ``device``; returns the
     adapted model file."""
-    from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
-    from generator.guided import finetune_adapters
+    from matterloop.data.labels import dataset_labeled_structures, merge_labeled
+    from matterloop.generator.guided import finetune_adapters
 
     parts = [([Structure.from_dict(s) for s in structures], labels)]
     if prior is not None:
@@ -188,15 +188,15 @@ def learn_generator(
     replay_dataset: str = "mp_20",
     data_dir: Path | None = None,
 ) -> Path:
-    """Reward fine-tuning (:func:`generator.training.reward.reward_finetune`) of the base network
-    of the model file ``start`` (None: the shipped base) on relaxed ``structures`` (dicts) with
-    their ``rewards``, anchored by the training crystals of ``replay_dataset``; an adapted model
-    keeps its adapters on the new base. Writes and returns ``out``."""
-    from generator.conditioning import AdaptedGenerator, load_generator
-    from generator.conditioning.adapted_model import AdaptedModel
-    from generator.data import CrystalDataset, load_dataset_split
-    from generator.pretrained import default_checkpoint
-    from generator.training.reward import RewardFinetuneConfig, reward_finetune
+    """Reward fine-tuning (:func:`matterloop.generator.training.reward.reward_finetune`) of the base
+    network of the model file ``start`` (None: the shipped base) on relaxed ``structures`` (dicts)
+    with their ``rewards``, anchored by the training crystals of ``replay_dataset``; an adapted
+    model keeps its adapters on the new base. Writes and returns ``out``."""
+    from matterloop.data import CrystalDataset, load_dataset_split
+    from matterloop.generator.conditioning import AdaptedGenerator, load_generator
+    from matterloop.generator.conditioning.adapted_model import AdaptedModel
+    from matterloop.generator.pretrained import default_checkpoint
+    from matterloop.generator.training.reward import RewardFinetuneConfig, reward_finetune
 
     generator = load_generator(Path(start) if start else default_checkpoint())
     base = generator.base if isinstance(generator, AdaptedGenerator) else generator

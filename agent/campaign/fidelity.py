@@ -2,8 +2,8 @@
 
 A two-fidelity campaign (``screen`` in the config) relaxes its picks with a cheap oracle (an ML
 potential) and spends the expensive one (DFT) on the acquisition's choice among them, at the
-screen's relaxed geometry (:mod:`agent.campaign.loop`). This module holds the two models of that
-second choice:
+screen's relaxed geometry (:mod:`matterloop.agent.campaign.loop`). This module holds the two models
+of that second choice:
 
 - :class:`CostModel`: CPU-seconds per result of one fidelity as a power law in the number of
   atoms, ``c = a N^b``, fitted in log–log to the campaign's own results (``b`` within [0, 3]:
@@ -37,9 +37,9 @@ from botorch.models import ModelList
 from matgl.models import MatGLModel
 from pymatgen.core import Structure
 
-from agent.campaign.acquisition import column_model
-from agent.campaign.config import CampaignConfig
-from surrogates.surrogate import Surrogate
+from matterloop.agent.campaign.acquisition import column_model
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.surrogates.surrogate import Surrogate
 
 SCREEN_PREFIX = "screen:"
 """Model outputs named ``screen:<quantity>`` are the screen's value of that quantity."""
@@ -166,7 +166,7 @@ class ScreenToOracle:
 
     def model(self, width: int) -> tuple[ModelList, list[str], dict[str, str]]:
         """The BoTorch model on features of ``width`` columns, its output names and the offsets
-        (:func:`agent.campaign.acquisition.select`)."""
+        (:func:`matterloop.agent.campaign.acquisition.select`)."""
         k, e = len(self.transferred), len(self.exact)
         d = width - k - e - len(self.config.computed)
         models, outputs = [], []

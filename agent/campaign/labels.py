@@ -9,10 +9,10 @@ relaxation (which also makes it unique among the campaign's labels) and every ob
 reached. Without a hull for the campaign's oracle, stability is unknown and there are no hits.
 
 E_hull is the *current* value: every labeled structure is placed on the reference hull plus all
-the campaign's other results (:meth:`oracles.hull.ReferenceHull.e_above_hull_among`), so of two
-results in one chemical system only the lower can sit on the hull, and a result's E_hull rises
-when a later result undercuts it. Each round's ``labels.csv`` keeps the values as they were then.
-Computed quantities are taken on the relaxed structure.
+the campaign's other results (:meth:`matterloop.oracles.hull.ReferenceHull.e_above_hull_among`), so
+of two results in one chemical system only the lower can sit on the hull, and a result's E_hull
+rises when a later result undercuts it. Each round's ``labels.csv`` keeps the values as they were
+then. Computed quantities are taken on the relaxed structure.
 
 In a two-fidelity campaign (``screen``) the table holds the expensive oracle's results; where
 the hull holds the screen's energies (the shipped CHGNet hull for a GPAW campaign), a result's
@@ -33,15 +33,15 @@ import pandas as pd
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.quantities import UndefinedQuantity, function_values, oracle_values
-from agent.yaml_config import ConfigError
-from generator.evaluation import MATCHER_SETTINGS, Novelty, ReferenceSet, novelty_of
-from oracles.hull import ReferenceHull
-from oracles.references import SHIPPED_HULLS, load_hull
-from oracles.result import OracleResult
-from oracles.results_file import ResultRecord
-from oracles.stability import STABLE_E_HULL
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values, oracle_values
+from matterloop.core.errors import ConfigError
+from matterloop.core.result import OracleResult
+from matterloop.core.results_file import ResultRecord
+from matterloop.generator.evaluation import MATCHER_SETTINGS, Novelty, ReferenceSet, novelty_of
+from matterloop.oracles.hull import ReferenceHull
+from matterloop.oracles.references import SHIPPED_HULLS, load_hull
+from matterloop.oracles.stability import STABLE_E_HULL
 
 BASE_COLUMNS = ["id", "round", "formula", "ok", "failure", "novelty"]
 KNOWN_NOVELTIES = tuple(n.value for n in Novelty if n is not Novelty.NOVEL)
@@ -136,8 +136,8 @@ def load_oracle_hull(path: str, oracle: str, data_dir: str | None) -> OracleHull
 def judge_novelty(
     result: OracleResult, reference: ReferenceSet | None, earlier: Sequence[Structure]
 ) -> str:
-    """The :class:`~generator.evaluation.Novelty` of a result's relaxed structure against the
-    ``reference`` set and the ``earlier`` relaxed structures of the campaign (MatterGen's
+    """The :class:`~matterloop.generator.evaluation.Novelty` of a result's relaxed structure against
+    the ``reference`` set and the ``earlier`` relaxed structures of the campaign (MatterGen's
     matcher: ltol 0.2, stol 0.3, 5°); ``""`` for a failed result."""
     if not result.ok:
         return ""

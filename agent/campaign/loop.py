@@ -9,12 +9,13 @@ with the novelty of its *relaxed* structure (against ``known_structures`` and th
 novel results only), hits and hypervolumes → surrogate refit → every ``adapters.every`` rounds an
 adapter refit on all labels, and every ``generator.learn_from_labels.every`` rounds reward
 fine-tuning of the generator on the relaxed hits and near hits → round summary, then MLflow.
-The state on disk is enough to resume at any point (see :mod:`agent.campaign.store`).
+The state on disk is enough to resume at any point (see :mod:`matterloop.agent.campaign.store`).
 
 With a ``screen`` (two fidelities) the picks go to the cheap screen first; among those that relax
-to a novel structure, a cost-aware acquisition on :class:`~agent.campaign.fidelity.ScreenToOracle`
-chooses the expensive oracle's picks, which it labels at the screen's relaxed geometry. The label
-table, fronts and hits are the expensive oracle's; the picks' surrogate learns the screen's labels.
+to a novel structure, a cost-aware acquisition on
+:class:`~matterloop.agent.campaign.fidelity.ScreenToOracle` chooses the expensive oracle's picks,
+which it labels at the screen's relaxed geometry. The label table, fronts and hits are the expensive
+oracle's; the picks' surrogate learns the screen's labels.
 """
 
 from __future__ import annotations
@@ -33,10 +34,10 @@ from pymatgen.core import Structure
 from rich.console import Console
 from rich.progress import Progress
 
-from agent.campaign.acquisition import acquisition_name, feature_model, select
-from agent.campaign.candidates import Candidates, filter_candidates
-from agent.campaign.config import CampaignConfig, SlowScreenWarning
-from agent.campaign.distributed import (
+from matterloop.agent.campaign.acquisition import acquisition_name, feature_model, select
+from matterloop.agent.campaign.candidates import Candidates, filter_candidates
+from matterloop.agent.campaign.config import CampaignConfig, SlowScreenWarning
+from matterloop.agent.campaign.distributed import (
     connect,
     evaluate_on_ray,
     fit_adapters,
@@ -45,8 +46,8 @@ from agent.campaign.distributed import (
     learn_generator,
     remote_call,
 )
-from agent.campaign.fidelity import CostModel, ScreenToOracle
-from agent.campaign.labels import (
+from matterloop.agent.campaign.fidelity import CostModel, ScreenToOracle
+from matterloop.agent.campaign.labels import (
     KNOWN_NOVELTIES,
     campaign_hull,
     campaign_label_table,
@@ -55,19 +56,19 @@ from agent.campaign.labels import (
     novel_rows,
     stability_fidelity,
 )
-from agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
-from agent.campaign.prior import prior_labels
-from agent.campaign.quantities import UndefinedQuantity, function_values, quantity
-from agent.campaign.store import CampaignState, CampaignStore, Pick
-from agent.campaign.targets import generation_targets
-from agent.campaign.tracking import CampaignTracker
-from agent.writer_lock import exclusive_writer
-from generator.evaluation import Novelty
-from generator.training.reward import RewardWeights
-from oracles.results_file import ResultRecord
-from surrogates.network import load_network
-from surrogates.pretrained import default_network
-from surrogates.surrogate import Surrogate
+from matterloop.agent.campaign.pareto import front_mask, front_table, hypervolume, plot_fronts
+from matterloop.agent.campaign.prior import prior_labels
+from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values, quantity
+from matterloop.agent.campaign.store import CampaignState, CampaignStore, Pick
+from matterloop.agent.campaign.targets import generation_targets
+from matterloop.agent.campaign.tracking import CampaignTracker
+from matterloop.core.results_file import ResultRecord
+from matterloop.core.writer_lock import exclusive_writer
+from matterloop.generator.evaluation import Novelty
+from matterloop.generator.training.reward import RewardWeights
+from matterloop.surrogates.network import load_network
+from matterloop.surrogates.pretrained import default_network
+from matterloop.surrogates.surrogate import Surrogate
 
 ORACLE_STAGE = "oracle_picks"
 """Two fidelities: the stage name of the oracle's picks in a round's folder."""
@@ -109,7 +110,7 @@ class Campaign:
     # ----------------------------------------------------------------------------------- run
     def run(self) -> pd.DataFrame:
         """Run rounds until the budget is spent, as the campaign directory's one writer
-        (:mod:`agent.writer_lock`); returns the label table.
+        (:mod:`matterloop.core.writer_lock`); returns the label table.
 
         Raises:
             StoreLockedError: another live process runs this campaign (nothing is written).
@@ -159,8 +160,8 @@ class Campaign:
         return spent
 
     def table(self) -> pd.DataFrame:
-        """The label table (:mod:`agent.campaign.labels`) of the oracle's results, rebuilt when
-        results were added; E_hull is the screen's where the hull holds the screen's
+        """The label table (:mod:`matterloop.agent.campaign.labels`) of the oracle's results,
+        rebuilt when results were added; E_hull is the screen's where the hull holds the screen's
         energies."""
         evaluations = self.store.evaluations()
         screenings = self.store.screenings() if self.stability == "screen" else []
@@ -286,7 +287,7 @@ class Campaign:
 
     def cost_models(self) -> dict[str, CostModel]:
         """CPU-seconds per result of each fidelity against its atom count, from the campaign's
-        own results (:class:`~agent.campaign.fidelity.CostModel`)."""
+        own results (:class:`~matterloop.agent.campaign.fidelity.CostModel`)."""
         settings, cpus = self.config.fidelity, self.config.ray.oracle_cpus
         models = {}
         for fidelity, records, assumed in (
@@ -331,7 +332,7 @@ class Campaign:
     def oracle_features(
         self, model: ScreenToOracle, ids: Sequence[str], structures: Sequence[Structure]
     ) -> torch.Tensor:
-        """Features (:mod:`agent.campaign.fidelity`) of screened structures by id."""
+        """Features (:mod:`matterloop.agent.campaign.fidelity`) of screened structures by id."""
         rows = self.screen_table().set_index("id").loc[list(ids)]
         computed = {name: rows[name].tolist() for name in self.config.computed}
         return model.features(structures, rows, computed)
@@ -341,8 +342,8 @@ class Campaign:
         to a novel structure with every screened quantity defined and every constraint on a
         quantity known once screened met (E_hull from the screen's hull, computed quantities),
         chosen by the cost-aware
-        acquisition on :class:`~agent.campaign.fidelity.ScreenToOracle` (at random before it
-        can score them), within the budgets of calls and CPU-seconds."""
+        acquisition on :class:`~matterloop.agent.campaign.fidelity.ScreenToOracle` (at random before
+        it can score them), within the budgets of calls and CPU-seconds."""
         screened = {r.id: r for r in self.store.screenings() if r.round == number}
         rows = self.screen_table().set_index("id")
         labeled = {e.id for e in self.store.evaluations()}
@@ -555,7 +556,7 @@ class Campaign:
     def screened(self, number: int) -> list[Structure]:
         """``num_candidates`` known structures of the screened dataset, drawn for round
         ``number``."""
-        from generator.evaluation import load_reference
+        from matterloop.generator.evaluation import load_reference
 
         if self.screening_pool is None:
             source = self.config.generator.source
@@ -570,7 +571,7 @@ class Campaign:
         if self.config.known_structures is None:
             return None
         if self.known is None:
-            from generator.evaluation import load_reference
+            from matterloop.generator.evaluation import load_reference
 
             self.known = load_reference(self.config.known_structures, self.config.filters.data_dir)
         return self.known
@@ -580,7 +581,7 @@ class Campaign:
         if filters.novelty_reference is None:
             return None
         if self.reference is None:
-            from generator.evaluation import load_reference
+            from matterloop.generator.evaluation import load_reference
 
             self.reference = load_reference(filters.novelty_reference, filters.data_dir)
         return self.reference

@@ -1,9 +1,9 @@
 """Pareto fronts and hypervolume of the labeled data, as a table, a CSV and a plot.
 
 Objectives are turned into maximization problems (``sign * value``, see
-:attr:`~agent.campaign.config.ObjectiveConfig.sign`); the front is BoTorch's non-dominated set of
-the feasible rows and the hypervolume is dominated with respect to the objectives' reference
-points (BoTorch's exact box decomposition).
+:attr:`~matterloop.agent.campaign.config.ObjectiveConfig.sign`); the front is BoTorch's
+non-dominated set of the feasible rows and the hypervolume is dominated with respect to the
+objectives' reference points (BoTorch's exact box decomposition).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from agent.campaign.config import ObjectiveConfig
-from agent.campaign.quantities import quantity
+from matterloop.agent.campaign.config import ObjectiveConfig
+from matterloop.agent.campaign.quantities import quantity
 
 
 def signed_values(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> torch.Tensor:

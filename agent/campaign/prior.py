@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.labels import dataset_labeled_structures
-from generator.conditioning.properties import raw_labels
+from matterloop.data.labels import dataset_labeled_structures
+from matterloop.data.properties import ConditionError, raw_labels
 
 
 def prior_labels(

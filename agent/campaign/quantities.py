@@ -1,9 +1,9 @@
 """The quantities a campaign can optimize or constrain, and where each comes from.
 
-- ``oracle`` quantities are read from an :class:`~oracles.result.OracleResult` (after the oracle
-  relaxed and labeled the structure); for unlabeled candidates the surrogate predicts them.
+- ``oracle`` quantities are read from an :class:`~matterloop.core.result.OracleResult` (after the
+  oracle relaxed and labeled the structure); for unlabeled candidates the surrogate predicts them.
   Besides the built-in ones, every property the campaign's oracle declares
-  (:mod:`oracles.properties`) is one, with its unit (:func:`declare_oracle_properties`).
+  (:mod:`matterloop.oracles.properties`) is one, with its unit (:func:`declare_oracle_properties`).
 - ``function`` quantities are computed exactly from a structure (its composition, its density).
 
 A config may also name any function ``"package.module:function"`` taking a pymatgen
@@ -18,13 +18,12 @@ from typing import Literal
 
 from pymatgen.core import Structure
 
-from generator.data.quantities import KNOWN_QUANTITIES, canonical_name
-from oracles.hull import ReferenceHull
-from oracles.imports import import_object
-from oracles.properties import OracleProperty
-from oracles.result import OracleResult
-from surrogates.errors import HHIError
-from surrogates.hhi import hhi_production
+from matterloop.core.imports import import_object
+from matterloop.core.result import OracleResult
+from matterloop.data.hhi import HHIError, hhi_production
+from matterloop.data.quantities import KNOWN_QUANTITIES, canonical_name
+from matterloop.oracles.hull import ReferenceHull
+from matterloop.oracles.properties import OracleProperty
 
 Source = Literal["oracle", "function"]
 
@@ -76,7 +75,7 @@ def hhi(structure: Structure) -> float:
 
 
 def unit(name: str) -> str:
-    """The unit of a quantity of :mod:`generator.data.quantities`."""
+    """The unit of a quantity of :mod:`matterloop.data.quantities`."""
     return KNOWN_QUANTITIES[name].unit
 
 
@@ -121,7 +120,8 @@ QUANTITIES: dict[str, Quantity] = {
         Quantity("density", unit("density"), "function", from_structure=lambda s: float(s.density)),
     )
 }
-"""The built-in quantities; their names and units are those of :mod:`generator.data.quantities`."""
+"""The built-in quantities; their names and units are those of
+:mod:`matterloop.data.quantities`."""
 
 
 DECLARED: dict[str, Quantity] = {}

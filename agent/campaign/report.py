@@ -24,28 +24,28 @@ from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from agent.campaign.config import CampaignConfig, ConstraintConfig
-from agent.campaign.labels import (
+from matterloop.agent.campaign.config import CampaignConfig, ConstraintConfig
+from matterloop.agent.campaign.labels import (
     campaign_hull,
     campaign_label_table,
     novel_rows,
     stability_note,
 )
-from agent.campaign.pareto import (
+from matterloop.agent.campaign.pareto import (
     front_table,
     fronts_figure,
     hypervolume_figure,
     hypervolume_trace,
     hypervolume_unit,
 )
-from agent.campaign.pareto import (
+from matterloop.agent.campaign.pareto import (
     hypervolume as pareto_hypervolume,
 )
-from agent.campaign.quantities import quantity
-from agent.campaign.report_page import PAGE
-from agent.campaign.store import CampaignStore
-from oracles.hull import ReferenceHull
-from oracles.results_file import ResultRecord
+from matterloop.agent.campaign.quantities import quantity
+from matterloop.agent.campaign.report_page import PAGE
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.core.results_file import ResultRecord
+from matterloop.oracles.hull import ReferenceHull
 
 SYMPREC = 0.1
 """Symmetry tolerance of the space groups (Å), as in MatterGen's evaluation."""

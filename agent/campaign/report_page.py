@@ -1,4 +1,4 @@
-"""The HTML page of the campaign report (:mod:`agent.campaign.report` fills it in).
+"""The HTML page of the campaign report (:mod:`matterloop.agent.campaign.report` fills it in).
 
 Inline CSS with the system's fonts and an inline script that sorts a ``table.sortable`` by the
 ``data-sort`` values of a column when its header is clicked (numbers numerically, text by

@@ -35,11 +35,10 @@ from typing import Any
 import yaml
 from pymatgen.core import Structure
 
-from agent.yaml_config import ConfigError
-from generator.data.atomic import atomic_path
-from generator.data.errors import DataError
-from oracles.journal import repair
-from oracles.results_file import (
+from matterloop.core.atomic import atomic_path
+from matterloop.core.errors import ConfigError, DataError
+from matterloop.core.journal import repair
+from matterloop.core.results_file import (
     ResultRecord,
     ResultsFileError,
     append_result,
@@ -163,7 +162,7 @@ class CampaignStore:
 
     def repair(self) -> list[str]:
         """Make the results journals whole again, as their writer
-        (:func:`oracles.journal.repair`); returns what changed, a line each."""
+        (:func:`matterloop.core.journal.repair`); returns what changed, a line each."""
         return repair(self.results_path) + repair(self.screen_path)
 
     def results_journal(self, screen: bool = False):

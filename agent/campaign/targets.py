@@ -5,8 +5,8 @@ feasible value found so far: the range ``> best + step * spread`` when maximizin
 step * spread`` when minimizing), with ``spread`` the range of that objective over the labeled
 structures (or ``|best|`` when all values are equal), so the targets keep moving as the front
 advances. As a range, each sample draws its own target between that bound and the edge of the
-adapter's training labels (:mod:`generator.conditioning.targets`): a point far past the labels
-would ask the adapter to extrapolate, which it does badly. Fixed values and range strings
+adapter's training labels (:mod:`matterloop.generator.conditioning.targets`): a point far past the
+labels would ask the adapter to extrapolate, which it does badly. Fixed values and range strings
 (``">0.15"``) are passed through unchanged.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from agent.campaign.config import ObjectiveConfig
+from matterloop.agent.campaign.config import ObjectiveConfig
 
 BEYOND_FRONT = "beyond_front"
 

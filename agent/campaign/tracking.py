@@ -7,7 +7,8 @@ the hypervolume against oracle calls so far, the front CSV, the label table as i
 (E_hull and novelty per result), the picks' CIF files (with a screen, also the oracle's picks),
 the surrogate checkpoint, and a new adapter model or reward fine-tuned generator if one was made.
 The campaign's config is logged once, as params and as an artifact; the campaign's HTML report
-(:mod:`agent.campaign.report`) is rewritten as ``report.html`` whenever rounds are logged.
+(:mod:`matterloop.agent.campaign.report`) is rewritten as ``report.html`` whenever rounds are
+logged.
 
 Tracking never stops a campaign: when the tracking server cannot be reached (a quick ``/health``
 probe first, then MLflow's own HTTP retries bounded by :data:`HTTP_LIMITS`), the tracker warns once
@@ -27,12 +28,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.pareto import hypervolume_figure, hypervolume_unit
-from agent.campaign.quantities import quantity
-from agent.campaign.report import render_report
-from agent.campaign.store import CampaignState, CampaignStore
-from agent.tracking import experiment_id, local_tracking_uri
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.pareto import hypervolume_figure, hypervolume_unit
+from matterloop.agent.campaign.quantities import quantity
+from matterloop.agent.campaign.report import render_report
+from matterloop.agent.campaign.store import CampaignState, CampaignStore
+from matterloop.core.tracking import experiment_id, local_tracking_uri
 
 logger = logging.getLogger(__name__)
 

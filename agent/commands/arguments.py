@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pymatgen.core import Element
 
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.properties import element_numbers
+from matterloop.data.properties import ConditionError
+from matterloop.generator.conditioning.properties import element_numbers
 
 
 def positive_int(text: str) -> int:

@@ -12,11 +12,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from agent.campaign.config import CampaignConfig, load_campaign_config
-from agent.commands.arguments import positive_int
+from matterloop.agent.campaign.config import CampaignConfig, load_campaign_config
+from matterloop.agent.commands.arguments import positive_int
 
 if TYPE_CHECKING:
-    from oracles.hull import ReferenceHull
+    from matterloop.oracles.hull import ReferenceHull
 
 QUICKSTART = "quickstart.yaml"
 NOVELTY_SHOWN = {"formula_without_structure": "formula known"}
@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def quickstart_path() -> Path:
-    return Path(str(files("agent.campaign") / QUICKSTART))
+    return Path(str(files("matterloop.agent.campaign") / QUICKSTART))
 
 
 def read_config(args: argparse.Namespace) -> tuple[CampaignConfig, dict]:
@@ -120,8 +120,8 @@ def read_config(args: argparse.Namespace) -> tuple[CampaignConfig, dict]:
 
 
 def run_campaign(args: argparse.Namespace) -> int:
-    from agent.campaign.loop import Campaign
-    from agent.campaign.tracking import campaign_tracking_uri
+    from matterloop.agent.campaign.loop import Campaign
+    from matterloop.agent.campaign.tracking import campaign_tracking_uri
 
     console = Console()
     config, raw = read_config(args)
@@ -156,7 +156,7 @@ def run_campaign(args: argparse.Namespace) -> int:
 
 
 def stored_config(directory: Path) -> CampaignConfig:
-    from agent.campaign.store import CampaignStore
+    from matterloop.agent.campaign.store import CampaignStore
 
     store = CampaignStore(directory)
     store.load_state()
@@ -170,9 +170,9 @@ def show_front(
     """Print the Pareto front of the label ``table`` (each member's novelty after relaxation),
     the hits, the front of the novel results and where E_hull comes from (``hull``), and write
     the plot to ``plot``."""
-    from agent.campaign.labels import novel_rows, stability_note
-    from agent.campaign.pareto import front_table, plot_fronts
-    from agent.campaign.quantities import quantity
+    from matterloop.agent.campaign.labels import novel_rows, stability_note
+    from matterloop.agent.campaign.pareto import front_table, plot_fronts
+    from matterloop.agent.campaign.quantities import quantity
 
     front = front_table(table, config.objectives)
     quantities = list(dict.fromkeys([*config.modelled, *config.computed, "e_above_hull"]))
@@ -214,7 +214,7 @@ def show_front(
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from agent.campaign.store import CampaignStore
+    from matterloop.agent.campaign.store import CampaignStore
 
     store = CampaignStore(args.directory)
     state = store.load_state()
@@ -253,8 +253,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_pareto(args: argparse.Namespace) -> int:
-    from agent.campaign.labels import campaign_hull, campaign_label_table
-    from agent.campaign.store import CampaignStore
+    from matterloop.agent.campaign.labels import campaign_hull, campaign_label_table
+    from matterloop.agent.campaign.store import CampaignStore
 
     config = stored_config(args.directory)
     store = CampaignStore(args.directory)
@@ -265,8 +265,8 @@ def run_pareto(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from agent.campaign.report import write_report
-    from agent.campaign.store import CampaignStore
+    from matterloop.agent.campaign.report import write_report
+    from matterloop.agent.campaign.store import CampaignStore
 
     config = stored_config(args.directory)
     path = write_report(
@@ -277,12 +277,11 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 def run_confirm(args: argparse.Namespace) -> int:
-    from agent.campaign.confirm import confirm_front, log_confirmation
-    from agent.campaign.quantities import quantity
-    from agent.campaign.store import CampaignStore
-    from agent.commands.oracle import OracleSettings
-    from agent.yaml_config import load_yaml_config
-    from oracles.registry import OracleSpec
+    from matterloop.agent.campaign.confirm import confirm_front, log_confirmation
+    from matterloop.agent.campaign.quantities import quantity
+    from matterloop.agent.campaign.store import CampaignStore
+    from matterloop.core.config import load_yaml_config
+    from matterloop.oracles.registry import OracleSettings, OracleSpec
 
     config = stored_config(args.directory)
     settings = {}

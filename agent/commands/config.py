@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_reference(args: argparse.Namespace) -> int:
-    from agent.config_reference import configuration_reference
+    from matterloop.agent.config_reference import configuration_reference
 
     text = configuration_reference()
     if args.out:
@@ -58,8 +58,8 @@ def config_imports(raw: object) -> list[tuple[str, str]]:
     """``(key path, what is imported)`` for every ``package.module:attribute`` value of the
     config ``raw`` (as read from YAML) and every oracle named by a plug-in entry point, found
     without importing anything."""
-    from oracles.imports import import_specs
-    from oracles.registry import ENTRY_POINT_GROUP, registered_oracles
+    from matterloop.core.imports import import_specs
+    from matterloop.oracles.registry import ENTRY_POINT_GROUP, registered_oracles
 
     imports = list(import_specs(raw))
     oracle = raw.get("oracle") if isinstance(raw, dict) else None
@@ -73,7 +73,7 @@ def config_imports(raw: object) -> list[tuple[str, str]]:
 def run_check(args: argparse.Namespace) -> int:
     import yaml
 
-    from agent.yaml_config import load_yaml_config
+    from matterloop.core.config import load_yaml_config
 
     console = Console()
     try:
@@ -97,7 +97,7 @@ def run_check(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
     if args.kind == "campaign":
-        from agent.campaign.config import load_campaign_config
+        from matterloop.agent.campaign.config import load_campaign_config
 
         config = load_campaign_config(args.config)
         objectives = ", ".join(f"{o.direction} {o.name}" for o in config.objectives)
@@ -107,12 +107,12 @@ def run_check(args: argparse.Namespace) -> int:
             f"oracle {config.oracle.name}; {config.budget.rounds} rounds"
         )
     elif args.kind == "generator":
-        from generator.training.config import TrainConfig
+        from matterloop.generator.training.config import TrainConfig
 
         config = load_yaml_config(args.config, TrainConfig)
         summary = f"generator training: {config.optim.max_steps} steps into {config.output_dir}"
     else:
-        from surrogates.config import load_config
+        from matterloop.surrogates.config import load_config
 
         config = load_config(args.config)
         summary = f"surrogate {config.name!r}: targets {', '.join(config.data.targets)}"

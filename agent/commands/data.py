@@ -10,12 +10,18 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.commands.arguments import add_data_dir_argument
-from generator.data import compute_stats, load_dataset_split, resolve_data_dir
-from generator.data.fetch import Checksum, FetchError, download, known_source, split_destination
-from generator.data.paths import SPLITS, canonical_dataset_name
-from generator.data.quantities import KNOWN_QUANTITIES
-from generator.data.stats import DatasetStats
+from matterloop.agent.commands.arguments import add_data_dir_argument
+from matterloop.data import compute_stats, load_dataset_split, resolve_data_dir
+from matterloop.data.fetch import (
+    Checksum,
+    FetchError,
+    download,
+    known_source,
+    split_destination,
+)
+from matterloop.data.paths import SPLITS, canonical_dataset_name
+from matterloop.data.quantities import KNOWN_QUANTITIES
+from matterloop.data.stats import DatasetStats
 
 HISTOGRAM_WIDTH = 40
 TOP_ELEMENTS = 15
@@ -172,7 +178,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_arrangements(args: argparse.Namespace) -> int:
-    from generator.symmetry import ArrangementTable
+    from matterloop.generator.symmetry import ArrangementTable
 
     crystals = []
     for split in args.split:

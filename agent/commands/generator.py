@@ -12,33 +12,38 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 
-from agent.commands.arguments import (
+from matterloop.agent.commands.arguments import (
     add_data_dir_argument,
     add_training_arguments,
     positive_int,
 )
-from agent.writer_lock import exclusive_writer
-from agent.yaml_config import ConfigError, load_yaml_config
-from generator.compositions import CompositionProposals, known_formulas
-from generator.conditioning import FinetuneConfig, finetune, load_generator, split_condition
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.labels import read_labeled_structures
-from generator.conditioning.properties import element_numbers
-from generator.data.errors import DataError
-from generator.data.quantities import canonical_name
-from generator.devices import resolve_device
-from generator.guided import (
+from matterloop.core.config import load_yaml_config
+from matterloop.core.errors import ConfigError, DataError
+from matterloop.core.writer_lock import exclusive_writer
+from matterloop.data.labels import read_labeled_structures
+from matterloop.data.properties import ConditionError
+from matterloop.data.quantities import canonical_name
+from matterloop.generator.compositions import CompositionProposals, known_formulas
+from matterloop.generator.conditioning import (
+    FinetuneConfig,
+    finetune,
+    load_generator,
+    split_condition,
+)
+from matterloop.generator.conditioning.properties import element_numbers
+from matterloop.generator.devices import resolve_device
+from matterloop.generator.guided import (
     composition_request,
     default_model,
     generate_batches,
     load_start,
     resolve_targets,
 )
-from generator.pretrained import default_arrangements
-from generator.sample_writer import SampleWriter, read_samples
-from generator.sampling import SamplerConfig
-from generator.training.config import TrainConfig
-from generator.training.model_io import model_config_from_dict
+from matterloop.generator.pretrained import default_arrangements
+from matterloop.generator.sample_writer import SampleWriter, read_samples
+from matterloop.generator.sampling import SamplerConfig
+from matterloop.generator.training.config import TrainConfig
+from matterloop.generator.training.model_io import model_config_from_dict
 
 FAST_STEPS = 100
 
@@ -267,7 +272,7 @@ def add_device_argument(parser: argparse.ArgumentParser, default: str = "auto") 
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from generator.training.trainer import Trainer
+    from matterloop.generator.training.trainer import Trainer
 
     config = load_yaml_config(args.config, TrainConfig)
     model_config_from_dict(config.model)  # a bad model section fails before the data is read
@@ -399,7 +404,7 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from generator.evaluation import evaluate_samples, load_reference
+    from matterloop.generator.evaluation import evaluate_samples, load_reference
 
     if not args.samples.exists():
         raise FileNotFoundError(f"{args.samples}: no such file or folder")
@@ -407,9 +412,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
     reference = load_reference(args.reference, args.data_dir)
     metrics = []
     if args.oracle:
-        from agent.commands.oracle import close_oracle, load_oracle
-        from oracles.references import load_hull
-        from oracles.stability import StabilityMetric
+        from matterloop.oracles.references import load_hull
+        from matterloop.oracles.registry import close_oracle, load_oracle
+        from matterloop.oracles.stability import StabilityMetric
 
         hull = load_hull(args.hull or args.oracle, args.data_dir)
         oracle = load_oracle(args.oracle, args.oracle_settings)
@@ -453,9 +458,9 @@ def parse_bound(text: str) -> dict[str, object]:
 def run_improve(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from agent.commands.oracle import OracleSettings
-    from agent.improve import GeneratorImprovement, ImproveSettings, rounds_table
-    from agent.yaml_config import format_validation_error
+    from matterloop.agent.improve import GeneratorImprovement, ImproveSettings, rounds_table
+    from matterloop.core.config import format_validation_error
+    from matterloop.oracles.registry import OracleSettings
 
     oracle_settings = {}
     if args.oracle_settings:

@@ -1,7 +1,7 @@
 """``matterloop oracle``: label structures with an oracle, and list the oracles available.
 
 ``run`` appends one line per structure to the results file as soon as its result returns (the
-layout of :mod:`oracles.results_file`, which campaigns and label readers share), so an
+layout of :mod:`matterloop.core.results_file`, which campaigns and label readers share), so an
 interrupted run loses at most the structure in flight. A later run into the same file skips
 the ids already in it (failed results included: a failure is a result) and evaluates the rest.
 """
@@ -12,37 +12,31 @@ import argparse
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-from pydantic import RootModel, ValidationError
 from pymatgen.core import Structure
 from rich import box
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from agent.writer_lock import exclusive_writer
-from agent.yaml_config import ConfigError, format_validation_error, load_yaml_config
-from generator.data import DataError
-from generator.data.dataset import read_records
-from oracles import Oracle, OracleResult, build_oracle
-from oracles.journal import repair
-from oracles.properties import evaluate_checked
-from oracles.registry import BUILTIN_ORACLES, ENTRY_POINT_GROUP, registered_oracles
-from oracles.results_file import ResultRecord, append_result, read_results_file
+from matterloop.core.results_file import ResultRecord, append_result
+from matterloop.core.writer_lock import exclusive_writer
+from matterloop.data.dataset import read_records
+from matterloop.oracles import OracleResult
+from matterloop.oracles.errors import OracleInputError
+from matterloop.oracles.properties import evaluate_checked
+from matterloop.oracles.registry import (
+    BUILTIN_ORACLES,
+    DEFAULT_ORACLE,
+    ENTRY_POINT_GROUP,
+    close_oracle,
+    load_oracle,
+    registered_oracles,
+)
+from matterloop.oracles.results import outcome_line, read_results, repair_results
 
-DEFAULT_ORACLE = "chgnet"
 DEFAULT_OUT = Path("results.jsonl")
 SUMMARY_ROWS = 50
-
-
-class OracleInputError(DataError):
-    """Input that ``matterloop oracle`` cannot use: an unknown oracle, no structures to evaluate,
-    or a results file that is not one (or holds another oracle's results)."""
-
-
-class OracleSettings(RootModel[dict[str, Any]]):
-    """The ``--settings`` YAML file: a mapping validated by the oracle's own typed config."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,18 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing.set_defaults(handler=run_list)
 
 
-def load_oracle(name: str, settings_file: Path | None) -> Oracle:
-    """The oracle ``name`` built with the settings of ``settings_file`` (none: its defaults)."""
-    settings = load_yaml_config(settings_file, OracleSettings).root if settings_file else {}
-    try:
-        return build_oracle(name, settings)
-    except ValidationError as exc:
-        source = str(settings_file) if settings_file else f"settings of oracle {name!r}"
-        raise ConfigError(format_validation_error(exc, source)) from exc
-    except (ValueError, TypeError) as exc:
-        raise OracleInputError(str(exc)) from exc
-
-
 def read_structures(paths: Sequence[Path], console: Console) -> dict[str, Structure]:
     """Structures by id from ``paths``, as written (no primitive reduction).
 
@@ -113,50 +95,6 @@ def read_structures(paths: Sequence[Path], console: Console) -> dict[str, Struct
             "ids key the results file, so evaluate such inputs into separate --out files"
         )
     return {record.material_id: record.structure for record in records}
-
-
-def read_results(path: Path, oracle: str, console: Console) -> dict[str, OracleResult]:
-    """Results already in ``path`` by structure id (empty if there is no such file).
-
-    A last line cut short by an interrupted write is skipped (its structure is evaluated again;
-    the writer cuts it off, see :func:`repair_results`). Of an id recorded more than once, the
-    first result is kept and the later ones are reported (count and ids) on ``console``.
-
-    Raises:
-        ResultsFileError (a DataError): a line that is not a results record.
-        OracleInputError: results of another oracle.
-    """
-    records, duplicates = read_results_file(path)
-    if duplicates:
-        ids = sorted(set(duplicates))
-        console.print(
-            f"[yellow]warning:[/] {path}: {len(duplicates)} later result(s) of ids already "
-            f"recorded ignored ({', '.join(ids[:5])}{', …' if len(ids) > 5 else ''}); the "
-            "first of each id is kept",
-            highlight=False,
-            soft_wrap=True,
-        )
-    for record in records:
-        if record.result.provenance.oracle != oracle:
-            raise OracleInputError(
-                f"{path} holds results of oracle {record.result.provenance.oracle!r}, not "
-                f"{oracle!r}; write to another --out file"
-            )
-    return {record.id: record.result for record in records}
-
-
-def repair_results(path: Path, console: Console) -> None:
-    """As the writer of the results file ``path``: make it whole (:func:`oracles.journal.repair`)
-    and say what changed."""
-    for line in repair(path):
-        console.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
-
-
-def close_oracle(oracle: Oracle) -> None:
-    """End the oracle's worker processes, for oracles that have any (a ``close`` method)."""
-    close = getattr(oracle, "close", None)
-    if callable(close):
-        close()
 
 
 def optional(value: float | None, spec: str) -> str:
@@ -188,19 +126,6 @@ def summary_table(results: Mapping[str, OracleResult], out: Path) -> Table:
     if len(results) > SUMMARY_ROWS:
         table.caption = f"first {SUMMARY_ROWS} of {len(results)}; all in {out}"
     return table
-
-
-def outcome_line(results: Mapping[str, OracleResult]) -> str:
-    """E.g. ``3 results: 2 labeled (2 converged), 1 failed (1 invalid_structure)``."""
-    labeled = [r for r in results.values() if r.ok]
-    failures = Counter(r.failure.kind.value for r in results.values() if not r.ok)
-    line = (
-        f"{len(results)} results: {len(labeled)} labeled "
-        f"({sum(r.converged for r in labeled)} converged), {failures.total()} failed"
-    )
-    if failures:
-        line += " (" + ", ".join(f"{n} {kind}" for kind, n in failures.most_common()) + ")"
-    return line
 
 
 def run_oracle(args: argparse.Namespace) -> int:

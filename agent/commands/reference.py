@@ -3,12 +3,12 @@
 The structures of the chosen splits (single points by default, ``--relax`` to relax them; with
 ``--elements Fe-Mn`` only those of that chemical system and its subsystems) and, for
 every element they contain, a relaxed elemental reference (positions and cell; see
-:mod:`oracles.references.selection`) are labeled as Ray tasks. Every result is appended to the
-results file next to ``--out`` (``<name>.jsonl`` for ``<name>.json.gz``; the line format of
+:mod:`matterloop.oracles.references.selection`) are labeled as Ray tasks. Every result is appended
+to the results file next to ``--out`` (``<name>.jsonl`` for ``<name>.json.gz``; the line format of
 ``matterloop oracle run``) and pushed to disk as soon as its chunk returns, keyed
-``<material_id>:static`` or ``<material_id>:relaxed``; a later run skips the keys already there.
-At the end the hull of every labeled structure is written to ``--out``
-(:meth:`oracles.ReferenceHull.save`).
+``<material_id>:static`` or ``<material_id>:relaxed``; a later run skips the keys already there. At
+the end the hull of every labeled structure is written to ``--out``
+(:meth:`matterloop.oracles.ReferenceHull.save`).
 """
 
 from __future__ import annotations
@@ -22,22 +22,16 @@ from pymatgen.core import Structure
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
-from agent.commands.oracle import (
-    DEFAULT_ORACLE,
-    OracleSettings,
-    load_oracle,
-    outcome_line,
-    read_results,
-    repair_results,
-)
-from agent.writer_lock import exclusive_writer
-from agent.yaml_config import load_yaml_config
-from generator.data.paths import SPLITS
-from oracles import OracleResult, OracleSpec, ReferenceHull
-from oracles.distributed import label_chunks, make_chunks, ray_session
-from oracles.references.selection import dataset_entries, elemental_references
-from oracles.results_file import ResultRecord, append_result
+from matterloop.agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
+from matterloop.core.config import load_yaml_config
+from matterloop.core.results_file import ResultRecord, append_result
+from matterloop.core.writer_lock import exclusive_writer
+from matterloop.data.paths import SPLITS
+from matterloop.oracles import OracleResult, OracleSpec, ReferenceHull
+from matterloop.oracles.distributed import label_chunks, make_chunks, ray_session
+from matterloop.oracles.references.selection import dataset_entries, elemental_references
+from matterloop.oracles.registry import DEFAULT_ORACLE, OracleSettings, load_oracle
+from matterloop.oracles.results import outcome_line, read_results, repair_results
 
 DEFAULT_CHUNK = 32
 COLUMNS = Progress.get_default_columns()

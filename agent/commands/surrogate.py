@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from agent.commands.arguments import (
+from matterloop.agent.commands.arguments import (
     add_data_dir_argument,
     add_training_arguments,
     positive_int,
 )
 
 if TYPE_CHECKING:
-    from surrogates.train import Evaluation
+    from matterloop.surrogates.train import Evaluation
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,8 +81,8 @@ def metrics_table(title: str, evaluation: Evaluation) -> Table:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from surrogates.config import load_config
-    from surrogates.train import train
+    from matterloop.surrogates.config import load_config
+    from matterloop.surrogates.train import train
 
     config = load_config(args.config)
     updates = {}
@@ -107,8 +107,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from surrogates.config import TrackingConfig
-    from surrogates.train import evaluate
+    from matterloop.surrogates.config import TrackingConfig
+    from matterloop.surrogates.train import evaluate
 
     tracking = TrackingConfig(
         tracking_uri=args.tracking_uri, experiment=args.experiment, enabled=not args.no_mlflow

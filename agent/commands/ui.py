@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agent.commands.arguments import positive_int
-from generator.data import DataError
+from matterloop.agent.commands.arguments import positive_int
+from matterloop.data import DataError
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -64,8 +64,8 @@ def mlflow_ui_command(backend_store_uri: str, host: str, port: int) -> list[str]
 
 
 def run_ui(args: argparse.Namespace) -> int:
-    from agent.campaign.tracking import campaign_tracking_uri
-    from agent.commands.campaign import stored_config
+    from matterloop.agent.campaign.tracking import campaign_tracking_uri
+    from matterloop.agent.commands.campaign import stored_config
 
     console = Console()
     error_console = Console(stderr=True)

@@ -8,19 +8,19 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from generator.conditioning.adapters import AdapterConfig, PropertyAdapter
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.properties import PropertySpec, PropertyValues
-from generator.data.tensors import CrystalBatch
-from generator.model import (
+from matterloop.data.properties import ConditionError
+from matterloop.data.tensors import CrystalBatch
+from matterloop.generator.conditioning.adapters import AdapterConfig, PropertyAdapter
+from matterloop.generator.conditioning.properties import PropertySpec, PropertyValues
+from matterloop.generator.model import (
     CrystalState,
     DiffusionLoss,
     DiffusionModel,
     ScoreOutput,
     classifier_free_guidance,
 )
-from generator.network import BlockHook
-from generator.sampling import ScoreFn
+from matterloop.generator.network import BlockHook
+from matterloop.generator.sampling import ScoreFn
 
 Conditions = Mapping[str, PropertyValues]
 """Property name → its condition for every crystal of a batch; a missing name = no condition."""

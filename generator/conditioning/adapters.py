@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from generator.conditioning.embeddings import PropertyEmbedding
-from generator.conditioning.properties import PropertySpec
-from generator.diffusion.atom_types import MAX_Z
-from generator.network import BlockHook
+from matterloop.generator.conditioning.embeddings import PropertyEmbedding
+from matterloop.generator.conditioning.properties import PropertySpec
+from matterloop.generator.diffusion.atom_types import MAX_Z
+from matterloop.generator.network import BlockHook
 
 
 @dataclass(frozen=True)

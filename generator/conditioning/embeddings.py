@@ -5,12 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from generator.conditioning.properties import (
-    NUM_SPACE_GROUPS,
-    PropertyKind,
-    PropertyValues,
-)
-from generator.diffusion.atom_types import MAX_Z
+from matterloop.data.properties import PropertyKind
+from matterloop.generator.conditioning.properties import NUM_SPACE_GROUPS, PropertyValues
+from matterloop.generator.diffusion.atom_types import MAX_Z
 
 GAUSSIAN_CENTERS = 32
 GAUSSIAN_RANGE = 4.0

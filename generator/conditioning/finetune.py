@@ -13,19 +13,24 @@ from dataclasses import dataclass, field
 import torch
 from pymatgen.core import Structure
 
-from generator.conditioning.adapted_model import AdaptedModel, drop_conditions
-from generator.conditioning.adapters import AdapterConfig
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.model_io import AdaptedGenerator
-from generator.conditioning.properties import PropertySpec, PropertyValues, raw_labels
-from generator.data.canonical import canonicalize
-from generator.data.quantities import canonical_name
-from generator.data.readers import structure_problem
-from generator.data.tensors import CrystalBatch, CrystalTensors, collate, structure_to_tensors
-from generator.devices import resolve_device
-from generator.symmetry.templates import templates_by_group
-from generator.training.model_io import TrainedGenerator
-from generator.training.trainer import batch_indices, progress_bar
+from matterloop.data.canonical import canonicalize
+from matterloop.data.properties import ConditionError, raw_labels
+from matterloop.data.quantities import canonical_name
+from matterloop.data.readers import structure_problem
+from matterloop.data.tensors import (
+    CrystalBatch,
+    CrystalTensors,
+    collate,
+    structure_to_tensors,
+)
+from matterloop.generator.conditioning.adapted_model import AdaptedModel, drop_conditions
+from matterloop.generator.conditioning.adapters import AdapterConfig
+from matterloop.generator.conditioning.model_io import AdaptedGenerator
+from matterloop.generator.conditioning.properties import PropertySpec, PropertyValues
+from matterloop.generator.devices import resolve_device
+from matterloop.generator.symmetry.templates import templates_by_group
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.generator.training.trainer import batch_indices, progress_bar
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,10 @@ class FinetuneConfig:
     drop_probability: chance that a crystal loses all its conditions in a step.
     full: train the base network's weights too (default: adapters only, base frozen).
     log_properties: scalars to log-transform; ``None`` = the heavy-tailed defaults
-        (:attr:`generator.data.quantities.KnownQuantity.log_scale`).
+        (:attr:`matterloop.data.quantities.KnownQuantity.log_scale`).
     adapter: sizes of fresh adapters.
     seed: order of crystals, noise and dropping.
-    device: where the network trains (see :func:`generator.devices.resolve_device`); the
+    device: where the network trains (see :func:`matterloop.generator.devices.resolve_device`); the
         returned model is on the CPU.
     """
 
@@ -114,8 +119,8 @@ def finetune(
         labels: property name → one label per structure, ``nan`` where unknown; chemical system,
             space group and (absent an HHI label) HHI are read off the structures.
         properties: the conditioned property names, in order, canonical or aliases
-            (:mod:`generator.data.quantities`; the model stores canonical names); duplicates
-            are errors.
+            (:mod:`matterloop.data.quantities`; the model stores canonical names);
+            duplicates are errors.
 
     Raises:
         ConditionError: no properties, duplicates, missing labels or too few usable structures.

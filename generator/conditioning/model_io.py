@@ -7,17 +7,17 @@ from pathlib import Path
 
 import torch
 
-from generator.conditioning.adapted_model import AdaptedModel
-from generator.conditioning.adapters import AdapterConfig
-from generator.conditioning.properties import PropertySpec
-from generator.symmetry.templates import SymmetryTemplate
-from generator.training.checkpoint import (
+from matterloop.core.checkpoint import (
     CheckpointError,
     load_checkpoint,
     read_checkpoint,
     save_checkpoint,
 )
-from generator.training.model_io import MODEL_KIND, TrainedGenerator
+from matterloop.generator.conditioning.adapted_model import AdaptedModel
+from matterloop.generator.conditioning.adapters import AdapterConfig
+from matterloop.generator.conditioning.properties import PropertySpec
+from matterloop.generator.symmetry.templates import SymmetryTemplate
+from matterloop.generator.training.model_io import MODEL_KIND, TrainedGenerator
 
 ADAPTED_KIND = "generator-adapted-model"
 
@@ -32,8 +32,8 @@ class AdaptedGenerator:
         model: the adapted model, in eval mode.
         info: provenance of the fine-tuning (labels, steps, wall time).
         templates: space-group templates of the fine-tuning crystals, by space group, for
-            symmetry-constrained sampling (see :mod:`generator.symmetry`); empty without a
-            space-group adapter.
+            symmetry-constrained sampling (see :mod:`matterloop.generator.symmetry`); empty without
+            a space-group adapter.
     """
 
     base: TrainedGenerator

@@ -1,17 +1,12 @@
-"""Conditioned properties: their kinds, normalisation, labels of structures and tensor encoding.
+"""Conditioned properties: their normalisation and tensor encoding.
 
-Three kinds of property condition the generator:
+Three kinds of property condition the generator (:class:`~matterloop.data.properties.PropertyKind`,
+whose labels :func:`~matterloop.data.properties.raw_labels` gives or reads off the structures):
 
-* ``scalar`` (any other name, e.g. ``magnetic_density`` in µB/Å³, ``hhi_production`` on the
-  0-10,000 scale): the label, optionally log-transformed, standardized with the fine-tuning
-  labels' mean and std;
-* ``chemical_system``: the set of elements, e.g. ``Li-Co-O``, a multi-hot vector over elements;
-* ``space_group``: the international number 1-230 (``SpacegroupAnalyzer``, symprec 0.1 Å).
-
-Chemical system and space group are read off the structures themselves; so is the HHI
-(``hhi_production``) when no HHI label is given. Scalars go by the names of
-:mod:`generator.data.quantities`: an alias (``mag_density``, MP-20's ``dft_mag_density``, ``hhi``)
-means its canonical quantity, and labels are found under any of its names.
+* ``scalar``: the label, optionally log-transformed, standardized with the fine-tuning labels'
+  mean and std;
+* ``chemical_system``: a multi-hot vector over elements;
+* ``space_group``: the international number 1-230.
 """
 
 from __future__ import annotations
@@ -19,42 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 
 import numpy as np
 import torch
-from pymatgen.core import Element, Structure
-from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+from pymatgen.core import Element
 
-from generator.conditioning.errors import ConditionError
-from generator.data.quantities import canonical_name, known_quantity, stored_names
-from generator.diffusion.atom_types import MAX_Z
+from matterloop.data.properties import ConditionError, PropertyKind, property_kind
+from matterloop.data.quantities import canonical_name, known_quantity
+from matterloop.generator.diffusion.atom_types import MAX_Z
 
-CHEMICAL_SYSTEM = "chemical_system"
-SPACE_GROUP = "space_group"
-HHI = "hhi_production"
-"""The production HHI, read off a structure's composition when no label is given."""
-SYMPREC = 0.1
 NUM_SPACE_GROUPS = 230
-
-
-class PropertyKind(StrEnum):
-    SCALAR = "scalar"
-    CHEMICAL_SYSTEM = "chemical_system"
-    SPACE_GROUP = "space_group"
-
-
-def property_kind(name: str) -> PropertyKind:
-    """The kind of property ``name``; :class:`ConditionError` for names unfit as module keys."""
-    if not name.isidentifier():
-        raise ConditionError(
-            f"property name {name!r} must be a Python identifier (e.g. magnetic_density)"
-        )
-    if name == CHEMICAL_SYSTEM:
-        return PropertyKind.CHEMICAL_SYSTEM
-    if name == SPACE_GROUP:
-        return PropertyKind.SPACE_GROUP
-    return PropertyKind.SCALAR
 
 
 @dataclass(frozen=True)
@@ -81,7 +50,8 @@ class PropertySpec:
     def fit(cls, name: str, labels: Sequence[float] = (), log: bool | None = None) -> PropertySpec:
         """The spec of ``name`` (canonical, :func:`canonical_name`), normalised by ``labels``
         (``nan`` = unknown) for scalars, on a log scale by default for heavy-tailed quantities
-        (:attr:`~generator.data.quantities.KnownQuantity.log_scale`: bulk and shear moduli).
+        (:attr:`~matterloop.data.quantities.KnownQuantity.log_scale`: bulk and shear
+        moduli).
 
         Raises:
             ConditionError: a scalar with under two known labels, or a log scale with labels ≤ 0.
@@ -186,55 +156,3 @@ def element_numbers(system: str | Sequence[str]) -> list[int]:
     if not numbers:
         raise ConditionError("empty chemical system")
     return sorted(set(numbers))
-
-
-def chemical_system(structure: Structure) -> str:
-    """``Co-Li-O``-style chemical system (symbols sorted alphabetically)."""
-    return structure.composition.chemical_system
-
-
-def space_group_number(structure: Structure) -> int | None:
-    """International space-group number at symprec 0.1 Å, ``None`` if the analysis fails."""
-    try:
-        return int(SpacegroupAnalyzer(structure, symprec=SYMPREC).get_space_group_number())
-    except (TypeError, ValueError):
-        return None
-
-
-def structure_hhi(structure: Structure) -> float:
-    """Production HHI of the composition, ``nan`` where an element has no HHI entry."""
-    from surrogates.errors import HHIError
-    from surrogates.hhi import hhi_production
-
-    try:
-        return hhi_production(structure)
-    except HHIError:
-        return math.nan
-
-
-def raw_labels(
-    name: str, structures: Sequence[Structure], labels: Mapping[str, Sequence[float]]
-) -> list[object]:
-    """One raw label of ``name`` per structure: given in ``labels`` (under any of its names,
-    :func:`~generator.data.quantities.stored_names`), or read off the structure (chemical system,
-    space group, HHI).
-
-    Raises:
-        ConditionError: a scalar with neither labels nor a rule to compute it, or labels of the
-            wrong length.
-    """
-    kind = property_kind(name)
-    if kind == PropertyKind.CHEMICAL_SYSTEM:
-        return [chemical_system(s) for s in structures]
-    if kind == PropertyKind.SPACE_GROUP:
-        return [space_group_number(s) for s in structures]
-    key = next((k for k in stored_names(name) if k in labels), None)
-    if key is None:
-        if canonical_name(name) == HHI:
-            return [structure_hhi(s) for s in structures]
-        known = ", ".join(sorted(labels)) or "none"
-        raise ConditionError(f"no labels for property {name!r} (labels given: {known})")
-    values = list(labels[key])
-    if len(values) != len(structures):
-        raise ConditionError(f"{len(values)} labels of {key!r} for {len(structures)} structures")
-    return [math.nan if v is None else float(v) for v in values]

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.properties import (
+from matterloop.data.properties import ConditionError, PropertyKind
+from matterloop.data.quantities import canonical_name
+from matterloop.generator.conditioning.properties import (
     NUM_SPACE_GROUPS,
-    PropertyKind,
     PropertySpec,
     element_numbers,
 )
-from generator.data.quantities import canonical_name
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _NAME = r"[A-Za-z_]\w*"

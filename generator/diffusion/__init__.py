@@ -1,6 +1,6 @@
 """Corruption processes of the crystal diffusion model: one per component (A, X, L)."""
 
-from generator.diffusion.atom_types import (
+from matterloop.generator.diffusion.atom_types import (
     MASK_TOKEN,
     MAX_Z,
     VOCAB_SIZE,
@@ -8,13 +8,17 @@ from generator.diffusion.atom_types import (
     atomic_numbers_to_tokens,
     tokens_to_atomic_numbers,
 )
-from generator.diffusion.coordinates import (
+from matterloop.generator.diffusion.coordinates import (
     CoordinateDiffusion,
     wrap,
     wrapped_normal_log_prob,
     wrapped_normal_score,
 )
-from generator.diffusion.lattice import LatticeDiffusion, symmetric_noise, symmetrize_lattice
+from matterloop.generator.diffusion.lattice import (
+    LatticeDiffusion,
+    symmetric_noise,
+    symmetrize_lattice,
+)
 
 __all__ = [
     "MASK_TOKEN",

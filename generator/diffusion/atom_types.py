@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from generator.diffusion.scatter import crystal_mean
+from matterloop.generator.diffusion.scatter import crystal_mean
 
 MAX_Z = 100
 MASK_TOKEN = MAX_Z

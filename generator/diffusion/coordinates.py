@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from generator.diffusion.langevin import langevin_step_size
-from generator.diffusion.scatter import crystal_mean
+from matterloop.generator.diffusion.langevin import langevin_step_size
+from matterloop.generator.diffusion.scatter import crystal_mean
 
 # Below this σ the density is summed over periodic images, above it over Fourier modes. With
 # _NUM_TERMS terms each side, the first omitted term is below exp(-40) (images, σ ≤ 0.5) or
@@ -161,7 +161,8 @@ class CoordinateDiffusion:
             sigma_now, sigma_next: ``(n, 1)`` per-atom standard deviations, σ_next < σ_now.
             add_noise: False for the final, noise-free step.
             noise_scale: multiplies the noise, ``(n, 1)`` per atom or one number (a projection
-                that averages it afterwards, see :mod:`generator.symmetry`, scales it up).
+                that averages it afterwards, see :mod:`matterloop.generator.symmetry`, scales it
+                up).
 
         Returns:
             ``(n, 3)`` coordinates in [0, 1).
@@ -183,7 +184,7 @@ class CoordinateDiffusion:
         noise_scale: torch.Tensor | float = 1.0,
     ) -> torch.Tensor:
         """One Langevin step on the torus, the step size set by ``snr`` (see
-        :func:`~generator.diffusion.langevin.langevin_step_size`).
+        :func:`~matterloop.generator.diffusion.langevin.langevin_step_size`).
 
         Args:
             frac_coords: ``(n, 3)``; score: ``(n, 3)``; batch: ``(n,)`` crystal of each atom.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from generator.diffusion.scatter import crystal_sum
+from matterloop.generator.diffusion.scatter import crystal_sum
 
 
 def langevin_step_size(

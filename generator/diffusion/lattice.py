@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from generator.diffusion.langevin import langevin_step_size
+from matterloop.generator.diffusion.langevin import langevin_step_size
 
 
 def symmetrize_lattice(lattice: torch.Tensor) -> torch.Tensor:
@@ -164,7 +164,7 @@ class LatticeDiffusion:
         num_atoms: torch.Tensor,
     ) -> torch.Tensor:
         """One Langevin step with symmetric noise at ``t_now``; the step of
-        :func:`~generator.diffusion.langevin.langevin_step_size` times
+        :func:`~matterloop.generator.diffusion.langevin.langevin_step_size` times
         ``α = (a(t_now)/a(t_next))²``, as for VP processes in Song et al. (2021).
 
         Args:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ScoreNetworkConfig:
-    """Size and inputs of :class:`generator.network.PeriodicScoreNetwork`.
+    """Size and inputs of :class:`matterloop.generator.network.PeriodicScoreNetwork`.
 
     The defaults (~0.6 M parameters) train on a few CPU cores; MatterGen-scale runs on a GPU raise
     ``hidden_dim`` to 512 and ``num_blocks`` to 4-6.

@@ -22,17 +22,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from generator.diffusion.atom_types import MAX_Z, VOCAB_SIZE
-from generator.diffusion.scatter import crystal_mean
-from generator.network.conditioning import BlockHook
-from generator.network.config import ScoreNetworkConfig
-from generator.network.features import (
+from matterloop.generator.diffusion.atom_types import MAX_Z, VOCAB_SIZE
+from matterloop.generator.diffusion.scatter import crystal_mean
+from matterloop.generator.network.conditioning import BlockHook
+from matterloop.generator.network.config import ScoreNetworkConfig
+from matterloop.generator.network.features import (
     lattice_invariants,
     periodic_features,
     sinusoidal_embedding,
     symmetric_from_upper,
 )
-from generator.network.graph import crystal_pairs
+from matterloop.generator.network.graph import crystal_pairs
 
 
 @dataclass

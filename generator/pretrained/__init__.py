@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from generator.symmetry.arrangements import ArrangementTable
-from generator.training.checkpoint import CheckpointError
+from matterloop.core.checkpoint import CheckpointError
+from matterloop.generator.symmetry.arrangements import ArrangementTable
 
 BASE_MODEL = Path(__file__).with_name("mp20_base.pt")
 CSP_MODEL = Path(__file__).with_name("mp20_csp.pt")
@@ -26,7 +26,7 @@ def default_checkpoint() -> Path:
 @cache
 def default_arrangements() -> ArrangementTable:
     """The Wyckoff arrangements of the MP-20 train and val crystals (see
-    :mod:`generator.symmetry.arrangements`), what symmetric sampling draws from."""
+    :mod:`matterloop.generator.symmetry.arrangements`), what symmetric sampling draws from."""
     return ArrangementTable.load(ARRANGEMENTS)
 
 

@@ -5,12 +5,12 @@ An arrangement is a space group and its crystal's Wyckoff orbits: each orbit's W
 its atom count in the primitive cell, and which orbits share an element (element classes
 ``0, 1, …`` in order of first appearance). NaCl is ``225: a1·0 b1·1``; a perovskite ABX₃ is
 ``221: a1·0 b1·1 c3·2``. What sampling needs from it is a
-:class:`~generator.symmetry.templates.SymmetryTemplate`: pyxtal places the orbits in a random
-crystal of the group (placeholder elements, one per class), which is reduced to its
+:class:`~matterloop.generator.symmetry.templates.SymmetryTemplate`: pyxtal places the orbits in a
+random crystal of the group (placeholder elements, one per class), which is reduced to its
 Niggli-reduced primitive cell (the cells the model was trained on) and analysed. Only the
 operations, the special positions and the pattern of elements reach the sampler: the free
 parameters, the lattice and the elements are sampled by the model
-(:mod:`generator.symmetry.projection`).
+(:mod:`matterloop.generator.symmetry.projection`).
 
 The shipped table (``generator/pretrained/mp20_arrangements.json.gz``) counts the arrangements
 of the 11,620 MP-20 train and val crystals at symprec 0.1; drawing from it reproduces their
@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import spglib
 
-from generator.data.tensors import CrystalTensors, structure_to_tensors
-from generator.symmetry.templates import SYMPREC, SymmetryTemplate
+from matterloop.data.tensors import CrystalTensors, structure_to_tensors
+from matterloop.generator.symmetry.templates import SYMPREC, SymmetryTemplate
 
 PLACEHOLDERS = ("Na", "Cl", "K", "Br", "Rb", "I", "Cs", "F", "Li", "Ag", "Cu", "Au")
 """Elements standing for element classes while pyxtal places an arrangement's orbits (only

@@ -4,7 +4,7 @@ Reynolds operator), with its template's Wyckoff positions, so that it ends in th
 space group or a supergroup of it.
 
 For a crystal with rotations and permutations ``(R_k, π_k)``, ``k = 1..m``, and template
-positions ``x⁰`` (see :class:`~generator.symmetry.templates.SymmetryTemplate`):
+positions ``x⁰`` (see :class:`~matterloop.generator.symmetry.templates.SymmetryTemplate`):
 
 * coordinates: the displacements from the template, ``u_i = w(x_i - x⁰_i)`` with ``w`` the wrap
   into [-½, ½), are averaged over the group, ``u_i ← (1/m) Σ_k R_k⁻¹ u_{π_k(i)}``, and
@@ -37,11 +37,11 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from generator.diffusion.atom_types import MAX_Z
-from generator.diffusion.coordinates import wrap
-from generator.model import CrystalState, ScoreOutput
-from generator.sampling import ScoreFn
-from generator.symmetry.templates import SymmetryTemplate
+from matterloop.generator.diffusion.atom_types import MAX_Z
+from matterloop.generator.diffusion.coordinates import wrap
+from matterloop.generator.model import CrystalState, ScoreOutput
+from matterloop.generator.sampling import ScoreFn
+from matterloop.generator.symmetry.templates import SymmetryTemplate
 
 EXCLUDED_LOGIT = -1e4
 """The logit of an excluded element: finite (the sampler drops crystals with non-finite scores),
@@ -67,7 +67,7 @@ class SymmetryProjection:
         elements: Sequence[int] | None = None,
     ) -> None:
         """Args: elements: atomic numbers the atom types are restricted to (as
-        :attr:`~generator.sampling.SamplerConfig.elements`; None: any)."""
+        :attr:`~matterloop.generator.sampling.SamplerConfig.elements`; None: any)."""
         self.num_atoms = torch.tensor([t.num_atoms for t in templates], device=device)
         count = int(self.num_atoms.sum())
         width = max(int(t.rotations.shape[0]) for t in templates)

@@ -1,12 +1,12 @@
 """Space-group templates: the symmetry operations of a training crystal, how they permute its
 atoms, and its Wyckoff positions, without its elements.
 
-A template is what symmetry-constrained sampling (:mod:`generator.symmetry.projection`) needs to
-generate a crystal of the same space group with the same Wyckoff positions: its atom count, the
-rotations of its operations ``x → R x + t`` in the basis of its own (canonical) cell, for each
-operation the atom each atom is sent to, and its atoms' positions, which fix the Wyckoff
-positions (the free parameters are what sampling draws), and which of its atoms share an element
-(a Wyckoff orbit always does; two orbits may). Its elements themselves are not kept.
+A template is what symmetry-constrained sampling (:mod:`matterloop.generator.symmetry.projection`)
+needs to generate a crystal of the same space group with the same Wyckoff positions: its atom count,
+the rotations of its operations ``x → R x + t`` in the basis of its own (canonical) cell, for each
+operation the atom each atom is sent to, and its atoms' positions, which fix the Wyckoff positions
+(the free parameters are what sampling draws), and which of its atoms share an element (a Wyckoff
+orbit always does; two orbits may). Its elements themselves are not kept.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import spglib
 import torch
 
-from generator.data.tensors import CrystalTensors
+from matterloop.data.tensors import CrystalTensors
 
 SYMPREC = 0.1
 """Å, the tolerance of the space-group analysis (as for space-group labels)."""

@@ -1,5 +1,5 @@
 """Typed configuration of generator training, read from YAML with
-:func:`agent.yaml_config.load_yaml_config`."""
+:func:`matterloop.core.config.load_yaml_config`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import Field
 
-from agent.yaml_config import StrictModel
+from matterloop.core.config import StrictModel
 
 
 class DataConfig(StrictModel):
@@ -49,7 +49,8 @@ class TrainConfig(StrictModel):
     """A generator training run.
 
     Attributes:
-        model: :class:`generator.model.DiffusionModelConfig` fields as a mapping (``network``,
+        model: :class:`matterloop.generator.model.DiffusionModelConfig` fields as a mapping
+        (``network``,
             ``coordinates``, ``lattice``, ``atom_types``, loss weights); the lattice prior's
             density is set from the training data.
         output_dir: checkpoints and the exported model go here; an existing checkpoint resumes.

@@ -14,9 +14,13 @@ import numpy as np
 import torch
 from pydantic import TypeAdapter, ValidationError
 
-from agent.yaml_config import ConfigError
-from generator.model import DiffusionModel, DiffusionModelConfig
-from generator.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from matterloop.core.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from matterloop.core.errors import ConfigError
+from matterloop.generator.model import DiffusionModel, DiffusionModelConfig
 
 MODEL_KIND = "generator-model"
 

@@ -25,22 +25,22 @@ from dataclasses import asdict, dataclass
 import torch
 from pymatgen.core import Structure
 
-from generator.data import CrystalDataset
-from generator.data.canonical import canonicalize
-from generator.data.errors import DataError
-from generator.data.readers import structure_problem
-from generator.data.tensors import CrystalTensors, collate, structure_to_tensors
-from generator.devices import resolve_device
-from generator.model import DiffusionModel
-from generator.training.model_io import TrainedGenerator
-from generator.training.trainer import progress_bar
+from matterloop.core.errors import MatterloopError
+from matterloop.data import CrystalDataset
+from matterloop.data.canonical import canonicalize
+from matterloop.data.readers import structure_problem
+from matterloop.data.tensors import CrystalTensors, collate, structure_to_tensors
+from matterloop.generator.devices import resolve_device
+from matterloop.generator.model import DiffusionModel
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.generator.training.trainer import progress_bar
 
 LOSS_SEED = 4321
 """Seed of the times and noise of :func:`denoising_loss`, so that two models are compared on the
 same draws."""
 
 
-class RewardError(DataError):
+class RewardError(MatterloopError):
     """Reward fine-tuning cannot start: bad settings, or nothing rewarded to learn from."""
 
 

@@ -17,13 +17,17 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from agent.tracking import tracked_run
-from generator.data import CrystalDataset, collate, compute_stats, load_dataset_split
-from generator.devices import hardware_description, resolve_device
-from generator.model import DiffusionLoss, DiffusionModel
-from generator.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from generator.training.config import DataConfig, TrainConfig
-from generator.training.model_io import TrainedGenerator, model_config_from_dict
+from matterloop.core.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from matterloop.core.tracking import tracked_run
+from matterloop.data import CrystalDataset, collate, compute_stats, load_dataset_split
+from matterloop.generator.devices import hardware_description, resolve_device
+from matterloop.generator.model import DiffusionLoss, DiffusionModel
+from matterloop.generator.training.config import DataConfig, TrainConfig
+from matterloop.generator.training.model_io import TrainedGenerator, model_config_from_dict
 
 CHECKPOINT_KIND = "generator-training"
 CHECKPOINT_NAME = "checkpoint.pt"

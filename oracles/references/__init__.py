@@ -3,8 +3,8 @@
 Each ``<oracle>_mp20.json.gz`` comes with a ``.md`` card saying what was computed and how. The
 shipped file holds the oracle's energies of the MP-20 structures with positions; the hull a
 campaign or ``generator evaluate`` uses by default is the *complete* one, which adds every MP-20
-entry without positions (:meth:`~oracles.hull.ReferenceHull.completed_with_mp20`; it reads
-MP-20's labels from the data folder).
+entry without positions (:meth:`~matterloop.oracles.hull.ReferenceHull.completed_with_mp20`; it
+reads MP-20's labels from the data folder).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import warnings
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from generator.data.paths import resolve_data_dir
-from oracles.hull import ReferenceHull
+from matterloop.data.paths import resolve_data_dir
+from matterloop.oracles.hull import ReferenceHull
 
 SHIPPED_HULLS = {"chgnet": "chgnet_mp20.json.gz"}
 """Oracle name -> hull file in this package."""

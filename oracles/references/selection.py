@@ -1,8 +1,8 @@
 """Which structures a reference hull is computed from: dataset entries and elemental references.
 
-Entries are read as :func:`generator.data.load_dataset_split` gives them (Niggli-reduced primitive
-cells; the energy per atom does not depend on the cell chosen). The elemental reference of an
-element is its pure-element entry with the lowest Materials Project formation energy per atom
+Entries are read as :func:`matterloop.data.load_dataset_split` gives them (Niggli-reduced
+primitive cells; the energy per atom does not depend on the cell chosen). The elemental reference of
+an element is its pure-element entry with the lowest Materials Project formation energy per atom
 (eV/atom) among all splits with positions, whatever splits the entries come from, so that every
 element of the entries has a reference even when ``--limit`` keeps a few entries only.
 """
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from pymatgen.core import Element, Structure
 
-from generator.data import CrystalDataset, load_dataset_split
-from generator.data.paths import SPLITS
-from oracles.references.prototypes import prototype
+from matterloop.data import CrystalDataset, load_dataset_split
+from matterloop.data.paths import SPLITS
+from matterloop.oracles.references.prototypes import prototype
 
 
 @dataclass(frozen=True)

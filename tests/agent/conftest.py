@@ -111,7 +111,7 @@ class Driver:
         self.log = log
         with log.open("w") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "agent.cli", "run", str(config)],
+                [sys.executable, "-m", "matterloop.agent.cli", "run", str(config)],
                 cwd=REPO,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -226,7 +226,7 @@ def faults_config(directory: Path, fault_dir: Path, plan: list[str], **sections)
 HOLD = """
 import sys, time
 from pathlib import Path
-from agent.writer_lock import exclusive_writer
+from matterloop.core.writer_lock import exclusive_writer
 with exclusive_writer(Path(sys.argv[1]), directory=sys.argv[2] == "directory"):
     print("locked", flush=True)
     time.sleep(600)

@@ -6,9 +6,9 @@ import torch
 from botorch.fit import fit_gpytorch_mll
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from agent.campaign.acquisition import feature_model, select
-from agent.campaign.config import ConstraintConfig, ObjectiveConfig
-from surrogates.head import build_gp
+from matterloop.agent.campaign.acquisition import feature_model, select
+from matterloop.agent.campaign.config import ConstraintConfig, ObjectiveConfig
+from matterloop.surrogates.head import build_gp
 
 D = 4
 OBJECTIVES = (

@@ -17,14 +17,14 @@ import yaml
 from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.store import CampaignStore
-from agent.cli import main
-from agent.writer_lock import holder_of
-from generator.conditioning import AdaptedGenerator
-from generator.evaluation import Novelty
-from generator.training.model_io import TrainedGenerator
-from surrogates.surrogate import Surrogate
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.cli import main
+from matterloop.core.writer_lock import holder_of
+from matterloop.generator.conditioning import AdaptedGenerator
+from matterloop.generator.evaluation import Novelty
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.surrogates.surrogate import Surrogate
 from tests.agent.conftest import REPO, campaign_config, holder, kill, write_config
 
 NOVELTIES = {novelty.value for novelty in Novelty}
@@ -171,7 +171,7 @@ def test_surrogate_prior_lets_botorch_pick_from_round_zero(tmp_path, capsys):
 def run_driver(config_path, log_path) -> subprocess.Popen:
     """``matterloop run`` in its own session (so that what it leaves behind can be cleaned up)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "agent.cli", "run", str(config_path)],
+        [sys.executable, "-m", "matterloop.agent.cli", "run", str(config_path)],
         cwd=REPO,
         stdout=log_path.open("w"),
         stderr=subprocess.STDOUT,

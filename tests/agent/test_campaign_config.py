@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.campaign.config import load_campaign_config
-from agent.cli import main
-from agent.yaml_config import ConfigError
+from matterloop.agent.campaign.config import load_campaign_config
+from matterloop.agent.cli import main
+from matterloop.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 MINIMAL = {
@@ -118,7 +118,7 @@ def test_cli_reports_bad_yaml_in_one_line(tmp_path, capsys):
 def test_screening_draws_known_structures_per_round(tmp_path, data_dir):
     """``generator.source: mp_20`` (the screening baseline) draws ``num_candidates`` distinct
     MP-20 structures, the same for a round whatever the call, different between rounds."""
-    from agent.campaign.loop import Campaign
+    from matterloop.agent.campaign.loop import Campaign
 
     config = load_campaign_config(
         write(

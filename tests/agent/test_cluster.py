@@ -12,11 +12,11 @@ import ray
 from pymatgen.core import Lattice, Structure
 from ray.cluster_utils import Cluster
 
-from agent.campaign.config import RaySettings
-from agent.campaign.distributed import MissingGPUError, connect, evaluate_on_ray
-from agent.campaign.store import CampaignStore
-from agent.cli import main
-from oracles.registry import OracleSpec
+from matterloop.agent.campaign.config import RaySettings
+from matterloop.agent.campaign.distributed import MissingGPUError, connect, evaluate_on_ray
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.cli import main
+from matterloop.oracles.registry import OracleSpec
 from tests.agent.conftest import REPO, campaign_config, free_port, write_config
 
 
@@ -86,7 +86,15 @@ def test_an_address_where_no_cluster_answers_fails_fast_with_one_line(tmp_path):
     config = write_config(tmp_path / "c.yaml", campaign_config(tmp_path / "campaign"))
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     done = subprocess.run(
-        [sys.executable, "-m", "agent.cli", "run", str(config), "--ray-address", address],
+        [
+            sys.executable,
+            "-m",
+            "matterloop.agent.cli",
+            "run",
+            str(config),
+            "--ray-address",
+            address,
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cli import main
+from matterloop.agent.cli import main
 from tests.agent.conftest import campaign_config, write_config
 
 

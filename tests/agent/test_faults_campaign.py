@@ -23,12 +23,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from agent.campaign.config import load_campaign_config
-from agent.campaign.labels import label_table
-from agent.campaign.pareto import front_mask
-from agent.campaign.store import CampaignStore
-from agent.campaign.tracking import CampaignTracker
-from agent.cli import main
+from matterloop.agent.campaign.config import load_campaign_config
+from matterloop.agent.campaign.labels import label_table
+from matterloop.agent.campaign.pareto import front_mask
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.campaign.tracking import CampaignTracker
+from matterloop.agent.cli import main
 from tests.agent.conftest import (
     Driver,
     MlflowServer,
@@ -83,7 +83,9 @@ def test_unreachable_tracking_server_warns_once_and_leaves_rounds_pending(tmp_pa
     state.next_round += 1  # another round completes; the server is still down
     store.save_summary(3, summary(3))
     tracker.log_rounds(state)
-    warnings = [r.getMessage() for r in caplog.records if r.name == "agent.campaign.tracking"]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name == "matterloop.agent.campaign.tracking"
+    ]
     assert len(warnings) == 1 and f"MLflow tracking at {uri} failed" in warnings[0]
     assert "rounds from 0 on are logged once the server answers again" in warnings[0]
     assert store.load_state().logged_rounds == state.logged_rounds == 0

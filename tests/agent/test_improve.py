@@ -11,11 +11,11 @@ from mlflow.tracking import MlflowClient
 from pydantic import ValidationError
 from pymatgen.core import Lattice, Structure
 
-from agent.cli import main
-from agent.improve import GeneratorImprovement, ImproveSettings
-from generator.pretrained import default_checkpoint
-from generator.training.model_io import TrainedGenerator
-from oracles.result import OracleResult, Provenance
+from matterloop.agent.cli import main
+from matterloop.agent.improve import GeneratorImprovement, ImproveSettings
+from matterloop.core.result import OracleResult, Provenance
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.training.model_io import TrainedGenerator
 
 ORACLE_SETTINGS = """\
 threads: 1

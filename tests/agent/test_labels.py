@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from agent.campaign.config import CampaignConfig
-from agent.campaign.labels import campaign_hull, judge_novelty, label_table
-from generator.evaluation import load_reference
-from oracles import CHGNetOracle, OracleResult, Provenance, ReferenceHull
-from oracles.results_file import ResultRecord
+from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.agent.campaign.labels import campaign_hull, judge_novelty, label_table
+from matterloop.core.results_file import ResultRecord
+from matterloop.generator.evaluation import load_reference
+from matterloop.oracles import CHGNetOracle, OracleResult, Provenance, ReferenceHull
 
 OBJECTIVES = [{"name": "energy_per_atom", "direction": "minimize", "reference": 0.0}]
 

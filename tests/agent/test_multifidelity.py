@@ -14,20 +14,20 @@ import pytest
 from pydantic import ValidationError
 from pymatgen.core import Lattice, Structure
 
-from agent.campaign.config import CampaignConfig, SlowScreenWarning
-from agent.campaign.fidelity import CostModel
-from agent.campaign.labels import (
+from matterloop.agent.campaign.config import CampaignConfig, SlowScreenWarning
+from matterloop.agent.campaign.fidelity import CostModel
+from matterloop.agent.campaign.labels import (
     campaign_hull,
     campaign_label_table,
     current_e_above_hull,
     stability_note,
 )
-from agent.campaign.store import CampaignStore
-from agent.cli import main
-from agent.yaml_config import ConfigError
-from oracles import CHGNetOracle, GPAWOracle, ReferenceHull
-from oracles.references import load_hull
-from oracles.results_file import ResultRecord
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.cli import main
+from matterloop.core.errors import ConfigError
+from matterloop.core.results_file import ResultRecord
+from matterloop.oracles import CHGNetOracle, GPAWOracle, ReferenceHull
+from matterloop.oracles.references import load_hull
 from tests.agent.conftest import Driver, campaign_config, write_config
 
 GPAW = {"ecut": 300.0, "kpt_density": 1.5, "hubbard_u": "mp", "robustness": {"timeout_s": 300}}

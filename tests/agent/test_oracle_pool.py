@@ -7,10 +7,10 @@ import pytest
 import ray
 from pymatgen.core import Lattice, Structure
 
-from agent.campaign.config import RaySettings
-from agent.campaign.distributed import connect, evaluate_on_ray
-from oracles.registry import OracleSpec
-from oracles.result import FailureKind
+from matterloop.agent.campaign.config import RaySettings
+from matterloop.agent.campaign.distributed import connect, evaluate_on_ray
+from matterloop.core.result import FailureKind
+from matterloop.oracles.registry import OracleSpec
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from agent.campaign.config import ObjectiveConfig
-from agent.campaign.pareto import front_table, hypervolume, plot_fronts
-from agent.campaign.targets import generation_targets
+from matterloop.agent.campaign.config import ObjectiveConfig
+from matterloop.agent.campaign.pareto import front_table, hypervolume, plot_fronts
+from matterloop.agent.campaign.targets import generation_targets
 
 OBJECTIVES = (
     ObjectiveConfig(name="magnetic_density", direction="maximize", reference=0.0),

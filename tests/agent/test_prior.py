@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition
 
-from agent.campaign.prior import prior_labels
+from matterloop.agent.campaign.prior import prior_labels
 
 QUANTITIES = ["magnetic_density", "e_above_hull", "energy_per_atom"]
 

@@ -17,13 +17,13 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 from pymatgen.core import Structure
 
-from agent.campaign.config import ObjectiveConfig
-from agent.campaign.labels import campaign_hull, label_table
-from agent.campaign.pareto import front_table, hypervolume_trace
-from agent.campaign.store import CampaignStore
-from agent.cli import main
-from agent.commands.campaign import stored_config
-from generator.evaluation import Novelty
+from matterloop.agent.campaign.config import ObjectiveConfig
+from matterloop.agent.campaign.labels import campaign_hull, label_table
+from matterloop.agent.campaign.pareto import front_table, hypervolume_trace
+from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.cli import main
+from matterloop.agent.commands.campaign import stored_config
+from matterloop.generator.evaluation import Novelty
 from tests.agent.conftest import campaign_config, write_config
 
 EXPERIMENT = "report"

@@ -7,9 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from agent.cli import main
-from agent.writer_lock import StoreLockedError, exclusive_writer, lock_path
-from oracles.journal import first_of_each, read_journal, repair_journal, set_aside_duplicates
+from matterloop.agent.cli import main
+from matterloop.core.journal import (
+    first_of_each,
+    read_journal,
+    repair_journal,
+    set_aside_duplicates,
+)
+from matterloop.core.writer_lock import StoreLockedError, exclusive_writer, lock_path
 from tests.agent.conftest import campaign_config, holder, kill, write_config
 
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from generator.data import load_structures_file
+from matterloop.data import load_structures_file
 from tests.data.helpers import cif_text, write_csv
 
 

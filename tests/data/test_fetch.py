@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from agent.cli import main
-from generator.data.fetch import Checksum, FetchError, download
+from matterloop.agent.cli import main
+from matterloop.data.fetch import Checksum, FetchError, download
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from ase.io import write
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from generator.data import DataError, load_structures_file
-from generator.data.readers import structure_problem
+from matterloop.data import DataError, load_structures_file
+from matterloop.data.readers import structure_problem
 from tests.data.helpers import cif_text, write_csv
 
 PARTIAL_CIF = """data_partial

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from agent.cli import build_parser, main
-from generator.data import DataError, compute_stats, load_dataset_split
+from matterloop.agent.cli import build_parser, main
+from matterloop.data import DataError, compute_stats, load_dataset_split
 
 MP20_SPLIT_SIZES = {"train": 2573, "val": 9047, "test": 9046}
 
@@ -61,7 +61,7 @@ def test_cli_reports_missing_data_without_traceback(tmp_path):
         [
             sys.executable,
             "-m",
-            "agent.cli",
+            "matterloop.agent.cli",
             "data",
             "stats",
             "--split",

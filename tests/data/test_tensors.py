@@ -10,10 +10,15 @@ import torch
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from generator.data import canonicalize, collate, load_dataset_split, structure_to_tensors
-from generator.data.paths import split_path
-from generator.data.readers import iter_raw_crystals, parse_cif
-from generator.data.records import SkipReport
+from matterloop.data import (
+    canonicalize,
+    collate,
+    load_dataset_split,
+    structure_to_tensors,
+)
+from matterloop.data.paths import split_path
+from matterloop.data.readers import iter_raw_crystals, parse_cif
+from matterloop.data.records import SkipReport
 
 MATCHER = StructureMatcher(ltol=0.2, stol=0.3, angle_tol=5)
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
-from generator.data.tensors import CrystalBatch, collate, structure_to_tensors
-from generator.model import DiffusionModel, DiffusionModelConfig
-from generator.network import ScoreNetworkConfig
-from generator.training.model_io import TrainedGenerator
+from matterloop.data.tensors import CrystalBatch, collate, structure_to_tensors
+from matterloop.generator.model import DiffusionModel, DiffusionModelConfig
+from matterloop.generator.network import ScoreNetworkConfig
+from matterloop.generator.training.model_io import TrainedGenerator
 
 
 @pytest.fixture(autouse=True)

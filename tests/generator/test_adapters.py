@@ -8,7 +8,12 @@ import math
 import pytest
 import torch
 
-from generator.conditioning import (
+from matterloop.core.checkpoint import CheckpointError
+from matterloop.core.errors import DataError
+from matterloop.data.labels import read_labeled_structures
+from matterloop.data.properties import raw_labels
+from matterloop.data.tensors import CrystalBatch
+from matterloop.generator.conditioning import (
     AdaptedGenerator,
     AdaptedModel,
     FinetuneConfig,
@@ -18,13 +23,8 @@ from generator.conditioning import (
     finetune,
     load_generator,
 )
-from generator.conditioning.labels import read_labeled_structures
-from generator.conditioning.properties import raw_labels
-from generator.data.errors import DataError
-from generator.data.tensors import CrystalBatch
-from generator.model import CrystalState
-from generator.training.checkpoint import CheckpointError
-from generator.training.model_io import TrainedGenerator
+from matterloop.generator.model import CrystalState
+from matterloop.generator.training.model_io import TrainedGenerator
 
 SPECS = [
     PropertySpec.fit("magnetic_density", [0.0, 0.1, 0.2, 0.3]),
@@ -193,8 +193,8 @@ def test_read_labels_from_csv_extxyz_and_oracle_results(labeled_structures, tmp_
     from ase.io import write
     from pymatgen.io.ase import AseAtomsAdaptor
 
-    from oracles.result import FailureKind, OracleResult, Provenance
-    from oracles.results_file import ResultRecord, append_result
+    from matterloop.core.result import FailureKind, OracleResult, Provenance
+    from matterloop.core.results_file import ResultRecord, append_result
 
     structures, labels = labeled_structures
     rows = ["cif,mag_density"] + [

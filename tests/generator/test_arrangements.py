@@ -10,12 +10,12 @@ import pytest
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from agent.cli import main
-from generator.data.tensors import structure_to_tensors
-from generator.guided import generate_batches
-from generator.pretrained import default_arrangements
-from generator.sampling import SamplerConfig
-from generator.symmetry import ArrangementError, ArrangementTable, WyckoffArrangement
+from matterloop.agent.cli import main
+from matterloop.data.tensors import structure_to_tensors
+from matterloop.generator.guided import generate_batches
+from matterloop.generator.pretrained import default_arrangements
+from matterloop.generator.sampling import SamplerConfig
+from matterloop.generator.symmetry import ArrangementError, ArrangementTable, WyckoffArrangement
 from tests.generator.test_symmetry import rutile
 
 PEROVSKITE = "221:a1.0,b1.1,c3.2"
@@ -82,7 +82,7 @@ def test_a_placement_is_the_same_for_the_same_seed() -> None:
     """pyxtal draws the free positions of the placement from the seed alone (not from numpy's
     global state or a fresh generator), so templates and the samples made in them repeat from
     run to run."""
-    from generator.symmetry.arrangements import _placed_template
+    from matterloop.generator.symmetry.arrangements import _placed_template
 
     _placed_template.cache_clear()
     first = arrangement(RUTILE).template(seed=3)

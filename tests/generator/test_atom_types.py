@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from generator.diffusion.atom_types import (
+from matterloop.generator.diffusion.atom_types import (
     MASK_TOKEN,
     MAX_Z,
     AtomTypeDiffusion,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from generator.diffusion.coordinates import (
+from matterloop.generator.diffusion.coordinates import (
     CoordinateDiffusion,
     wrapped_normal_log_prob,
     wrapped_normal_score,

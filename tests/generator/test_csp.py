@@ -9,13 +9,13 @@ import torch
 from pymatgen.core import Composition
 from smact.screening import smact_validity
 
-from generator.compositions import KNOWN_WEIGHT, propose_compositions
-from generator.conditioning.errors import ConditionError
-from generator.csp import CompositionProjection, cell_atom_counts, parse_composition
-from generator.diffusion.atom_types import MASK_TOKEN
-from generator.guided import generate, generate_batches
-from generator.model import CrystalState
-from generator.sampling import SamplerConfig
+from matterloop.data.properties import ConditionError
+from matterloop.generator.compositions import KNOWN_WEIGHT, propose_compositions
+from matterloop.generator.csp import CompositionProjection, cell_atom_counts, parse_composition
+from matterloop.generator.diffusion.atom_types import MASK_TOKEN
+from matterloop.generator.guided import generate, generate_batches
+from matterloop.generator.model import CrystalState
+from matterloop.generator.sampling import SamplerConfig
 
 UNIFORM_TO_20 = [0.0] + [1 / 20] * 20
 

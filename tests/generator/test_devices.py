@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agent.cli import main
-from generator.devices import DeviceError, resolve_device
-from generator.guided import finetune_adapters, generate
+from matterloop.agent.cli import main
+from matterloop.generator.devices import DeviceError, resolve_device
+from matterloop.generator.guided import finetune_adapters, generate
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -59,7 +59,7 @@ def test_sampling_and_finetuning_run_on_the_gpu(
     base = tmp_path / "base.pt"
     tiny_generator.save(base)
     seen: list[torch.device] = []
-    from generator import guided
+    from matterloop.generator import guided
 
     original = guided.sample
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from generator.data import CrystalDataset, CrystalRecord, SkipReport
-from generator.evaluation import (
+from matterloop.data import CrystalDataset, CrystalRecord, SkipReport
+from matterloop.generator.evaluation import (
     ReferenceSet,
     compositionally_valid,
     evaluate_samples,

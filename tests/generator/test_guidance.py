@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from generator.conditioning import (
+from matterloop.data.tensors import collate, structure_to_tensors
+from matterloop.generator.conditioning import (
     AdaptedGenerator,
     AdaptedModel,
     PropertySpec,
     parse_targets,
     split_condition,
 )
-from generator.conditioning.targets import parse_target
-from generator.data.tensors import collate, structure_to_tensors
-from generator.guided import finetune_adapters, generate
-from generator.model import CrystalState, classifier_free_guidance
+from matterloop.generator.conditioning.targets import parse_target
+from matterloop.generator.guided import finetune_adapters, generate
+from matterloop.generator.model import CrystalState, classifier_free_guidance
 
 MAG = PropertySpec.fit("mag_density", np.linspace(0.0, 0.4, 101))
 SPECS = {

@@ -6,8 +6,8 @@ from ase.io import read, write
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from agent.cli import main
-from generator.conditioning import AdaptedGenerator
+from matterloop.agent.cli import main
+from matterloop.generator.conditioning import AdaptedGenerator
 
 
 def test_finetune_then_sample_with_conditions(

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from generator.conditioning.errors import ConditionError
-from generator.conditioning.labels import dataset_labeled_structures, merge_labeled
-from surrogates.errors import HHIError
-from surrogates.hhi import hhi_production
+from matterloop.data.hhi import HHIError, hhi_production
+from matterloop.data.labels import dataset_labeled_structures, merge_labeled
+from matterloop.data.properties import ConditionError
 
 
 def production_hhi(structure: Structure) -> float:

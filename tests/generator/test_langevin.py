@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generator.diffusion.langevin import langevin_step_size
+from matterloop.generator.diffusion.langevin import langevin_step_size
 
 
 def per_atom_batch() -> torch.Tensor:

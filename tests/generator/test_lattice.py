@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generator.diffusion.lattice import LatticeDiffusion, symmetric_noise, symmetrize_lattice
+from matterloop.generator.diffusion.lattice import (
+    LatticeDiffusion,
+    symmetric_noise,
+    symmetrize_lattice,
+)
 
 
 def random_rotations(count: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:

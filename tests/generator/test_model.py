@@ -6,15 +6,15 @@ import pytest
 import torch
 from pymatgen.core import Structure
 
-from generator.data.tensors import CrystalBatch, collate, structure_to_tensors
-from generator.model import (
+from matterloop.data.tensors import CrystalBatch, collate, structure_to_tensors
+from matterloop.generator.model import (
     CrystalState,
     DiffusionModel,
     DiffusionModelConfig,
     ScoreOutput,
     classifier_free_guidance,
 )
-from generator.network import ScoreNetworkConfig
+from matterloop.generator.network import ScoreNetworkConfig
 
 SMALL = DiffusionModelConfig(
     network=ScoreNetworkConfig(hidden_dim=64, num_blocks=2, num_frequencies=8)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generator.data.tensors import CrystalBatch
-from generator.diffusion.atom_types import MASK_TOKEN, atomic_numbers_to_tokens
-from generator.network import NetworkOutput, PeriodicScoreNetwork, ScoreNetworkConfig
+from matterloop.data.tensors import CrystalBatch
+from matterloop.generator.diffusion.atom_types import MASK_TOKEN, atomic_numbers_to_tokens
+from matterloop.generator.network import NetworkOutput, PeriodicScoreNetwork, ScoreNetworkConfig
 
 from .test_lattice import random_rotations
 

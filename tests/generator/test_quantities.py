@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from agent.cli import main
-from generator.data.quantities import (
+from matterloop.agent.cli import main
+from matterloop.data.quantities import (
     KNOWN_QUANTITIES,
     canonical_name,
     known_quantity,
     stored_names,
 )
-from oracles.properties import OracleProperty
+from matterloop.oracles.properties import OracleProperty
 
 
 def test_aliases_mean_their_quantity_and_unknown_names_pass_through() -> None:

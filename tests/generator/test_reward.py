@@ -11,12 +11,12 @@ import pytest
 import torch
 from pymatgen.core import Lattice, Structure
 
-from generator.data import CrystalDataset, load_dataset_split
-from generator.data.canonical import canonicalize
-from generator.data.tensors import structure_to_tensors
-from generator.pretrained import default_checkpoint
-from generator.training.model_io import TrainedGenerator
-from generator.training.reward import (
+from matterloop.data import CrystalDataset, load_dataset_split
+from matterloop.data.canonical import canonicalize
+from matterloop.data.tensors import structure_to_tensors
+from matterloop.generator.pretrained import default_checkpoint
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.generator.training.reward import (
     RewardError,
     RewardFinetuneConfig,
     RewardWeights,

@@ -8,9 +8,9 @@ import pytest
 from ase.io import read
 from pymatgen.core import Composition
 
-from agent.cli import main
-from generator.training.config import TrainConfig
-from generator.training.trainer import Trainer
+from matterloop.agent.cli import main
+from matterloop.generator.training.config import TrainConfig
+from matterloop.generator.training.trainer import Trainer
 from tests.generator.test_training import TINY
 
 

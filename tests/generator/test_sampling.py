@@ -8,13 +8,18 @@ import pytest
 import torch
 from pymatgen.core import Structure
 
-from generator.data.tensors import structure_to_tensors
-from generator.diffusion.atom_types import MAX_Z, atomic_numbers_to_tokens
-from generator.diffusion.coordinates import wrapped_normal_score
-from generator.diffusion.lattice import symmetrize_lattice
-from generator.model import CrystalState, DiffusionModel, DiffusionModelConfig, ScoreOutput
-from generator.network import ScoreNetworkConfig
-from generator.sampling import (
+from matterloop.data.tensors import structure_to_tensors
+from matterloop.generator.diffusion.atom_types import MAX_Z, atomic_numbers_to_tokens
+from matterloop.generator.diffusion.coordinates import wrapped_normal_score
+from matterloop.generator.diffusion.lattice import symmetrize_lattice
+from matterloop.generator.model import (
+    CrystalState,
+    DiffusionModel,
+    DiffusionModelConfig,
+    ScoreOutput,
+)
+from matterloop.generator.network import ScoreNetworkConfig
+from matterloop.generator.sampling import (
     SamplerConfig,
     SamplingError,
     _accepted,

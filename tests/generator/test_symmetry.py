@@ -8,18 +8,18 @@ import torch
 from pymatgen.core import Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
-from generator.conditioning import AdaptedGenerator, FinetuneConfig, finetune
-from generator.conditioning.errors import ConditionError
-from generator.data import collate
-from generator.data.canonical import canonicalize
-from generator.data.tensors import structure_to_tensors
-from generator.diffusion.atom_types import MASK_TOKEN, MAX_Z
-from generator.diffusion.lattice import symmetrize_lattice
-from generator.guided import generate_batches, resolve_targets
-from generator.model import CrystalState
-from generator.sampling import SamplerConfig
-from generator.symmetry import SymmetryProjection, SymmetryTemplate, templates_by_group
-from generator.symmetry.projection import EXCLUDED_LOGIT
+from matterloop.data import collate
+from matterloop.data.canonical import canonicalize
+from matterloop.data.properties import ConditionError
+from matterloop.data.tensors import structure_to_tensors
+from matterloop.generator.conditioning import AdaptedGenerator, FinetuneConfig, finetune
+from matterloop.generator.diffusion.atom_types import MASK_TOKEN, MAX_Z
+from matterloop.generator.diffusion.lattice import symmetrize_lattice
+from matterloop.generator.guided import generate_batches, resolve_targets
+from matterloop.generator.model import CrystalState
+from matterloop.generator.sampling import SamplerConfig
+from matterloop.generator.symmetry import SymmetryProjection, SymmetryTemplate, templates_by_group
+from matterloop.generator.symmetry.projection import EXCLUDED_LOGIT
 
 
 def rutile(x: float = 0.305) -> Structure:

@@ -8,12 +8,13 @@ import pytest
 import torch
 import yaml
 
-from agent.cli import main
-from agent.yaml_config import ConfigError, load_yaml_config
-from generator.training.checkpoint import CheckpointError
-from generator.training.config import TrainConfig
-from generator.training.model_io import TrainedGenerator
-from generator.training.trainer import CHECKPOINT_NAME, MODEL_NAME, Trainer
+from matterloop.agent.cli import main
+from matterloop.core.checkpoint import CheckpointError
+from matterloop.core.config import load_yaml_config
+from matterloop.core.errors import ConfigError
+from matterloop.generator.training.config import TrainConfig
+from matterloop.generator.training.model_io import TrainedGenerator
+from matterloop.generator.training.trainer import CHECKPOINT_NAME, MODEL_NAME, Trainer
 
 TINY = {
     "model": {"network": {"hidden_dim": 16, "num_blocks": 1, "num_frequencies": 4}},

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from oracles import CHGNetOracle
+from matterloop.oracles import CHGNetOracle
 
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")

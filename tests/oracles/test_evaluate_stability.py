@@ -8,7 +8,7 @@ import json
 import pandas as pd
 from pymatgen.core import Structure
 
-from agent.cli import main
+from matterloop.agent.cli import main
 
 GROUND_STATES = ["mp-1265", "mp-22862"]  # MgO and NaCl rock salt, DFT E_hull = 0
 

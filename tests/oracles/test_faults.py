@@ -11,7 +11,7 @@ import time
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from oracles import AseOracle, FailureKind, OracleResult
+from matterloop.oracles import AseOracle, FailureKind, OracleResult
 
 DOUBLES = "tests.oracles.misbehaving"
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from pymatgen.core import Structure
 
-from oracles import FailureKind, GPAWOracle
-from oracles.references.selection import load_splits
+from matterloop.oracles import FailureKind, GPAWOracle
+from matterloop.oracles.references.selection import load_splits
 
 # PW(300 eV); 1.5 k-points per Å⁻¹ gives 6×6×6 for bcc Fe and 4×4×4 for diamond Si.
 FAST = {"ecut": 300.0, "kpt_density": 1.5, "robustness": {"timeout_s": 300}}
@@ -110,7 +110,7 @@ def test_hubbard_u_is_applied_to_an_iron_oxide_and_not_to_iron(bcc_fe: Structure
 
 
 def test_which_structures_get_hubbard_u() -> None:
-    from oracles.dft import GPAWConfig, hubbard_u_for
+    from matterloop.oracles.dft import GPAWConfig, hubbard_u_for
 
     assert hubbard_u_for(["Fe", "O", "F"], "mp") == {"Fe": 5.3}  # F decides, same U
     assert hubbard_u_for(["Co", "Li", "P", "O"], "mp") == {"Co": 3.32}

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from oracles import CHGNetOracle, Provenance
-from oracles.hull import MP2020, ReferenceHull
-from oracles.references import complete_hull, shipped_hull
+from matterloop.oracles import CHGNetOracle, Provenance
+from matterloop.oracles.hull import MP2020, ReferenceHull
+from matterloop.oracles.references import complete_hull, shipped_hull
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Lattice, Structure
 
-from oracles import CHGNetOracle, FailureKind, OracleResult, SevenNetOracle
+from matterloop.oracles import CHGNetOracle, FailureKind, OracleResult, SevenNetOracle
 
 
 def rmsd_angstrom(a: Structure, b: Structure) -> float:

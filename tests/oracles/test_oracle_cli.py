@@ -12,8 +12,8 @@ from ase.io import write
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from agent.cli import main
-from agent.writer_lock import exclusive_writer
+from matterloop.agent.cli import main
+from matterloop.core.writer_lock import exclusive_writer
 
 CHGNET = {"threads": 1, "relax": {"max_steps": 200}, "robustness": {"isolation": "inline"}}
 EMT = {"calculator": "ase.calculators.emt:EMT", "robustness": {"isolation": "inline"}}
@@ -217,10 +217,10 @@ def test_oracle_run_and_campaign_results_both_feed_finetuning_and_surrogates(
     """One results layout: what `oracle run` writes and what a campaign's store writes are both
     labels for `generator finetune --labels` and `surrogate train --labels`, under the
     quantity's name or an alias of it."""
-    from agent.campaign.store import CampaignStore
-    from generator.conditioning import AdaptedGenerator
-    from oracles.results_file import ResultRecord, read_results_file
-    from surrogates.surrogate import Surrogate
+    from matterloop.agent.campaign.store import CampaignStore
+    from matterloop.core.results_file import ResultRecord, read_results_file
+    from matterloop.generator.conditioning import AdaptedGenerator
+    from matterloop.surrogates.surrogate import Surrogate
 
     monkeypatch.setenv("MATTERLOOP_CACHE_DIR", str(session_cache))
     out = tmp_path / "results.jsonl"

@@ -12,16 +12,16 @@ from ase.calculators.emt import EMT
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from oracles import (
+from matterloop.core.result import Provenance
+from matterloop.oracles import (
     CalculatorOracle,
     CalculatorOracleConfig,
     OracleFailure,
     OracleProperty,
     OracleResult,
 )
-from oracles.elastic import bulk_modulus
-from oracles.properties import declared_properties, evaluate_checked
-from oracles.result import Provenance
+from matterloop.oracles.elastic import bulk_modulus
+from matterloop.oracles.properties import declared_properties, evaluate_checked
 
 GAP = OracleProperty("band_gap", "eV", "a made-up gap", needs_relaxed=False)
 CU = Structure.from_spacegroup("Fm-3m", Lattice.cubic(3.61), ["Cu"], [[0, 0, 0]])
@@ -163,9 +163,9 @@ def test_an_e_of_v_without_meaning_is_a_failure_not_a_modulus(energy_of_volume, 
 
 
 def test_the_ase_oracle_declares_properties_in_its_settings() -> None:
-    from agent.campaign.config import CampaignConfig
-    from agent.campaign.quantities import quantity
-    from oracles import build_oracle
+    from matterloop.agent.campaign.config import CampaignConfig
+    from matterloop.agent.campaign.quantities import quantity
+    from matterloop.oracles import build_oracle
 
     settings = {
         "calculator": "tests.oracles.test_properties:GapEMT",

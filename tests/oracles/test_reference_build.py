@@ -15,12 +15,12 @@ import pytest
 import yaml
 from pymatgen.core import Structure
 
-from agent.cli import main
-from oracles import CHGNetOracle, OracleSpec, ReferenceHull
-from oracles.distributed import label_chunks, make_chunks, ray_session
-from oracles.references import shipped_hull
-from oracles.references.prototypes import PROTOTYPES, prototype
-from oracles.references.selection import load_splits
+from matterloop.agent.cli import main
+from matterloop.oracles import CHGNetOracle, OracleSpec, ReferenceHull
+from matterloop.oracles.distributed import label_chunks, make_chunks, ray_session
+from matterloop.oracles.references import shipped_hull
+from matterloop.oracles.references.prototypes import PROTOTYPES, prototype
+from matterloop.oracles.references.selection import load_splits
 
 CHGNET = {"threads": 1, "relax": {"max_steps": 300}, "robustness": {"isolation": "inline"}}
 

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from pymatgen.core import Lattice, Structure
 
-from oracles import CHGNetOracle, GPAWOracle, oracle_from_spec
-from oracles.registry import build_oracle, registered_oracles
+from matterloop.oracles import CHGNetOracle, GPAWOracle, oracle_from_spec
+from matterloop.oracles.registry import build_oracle, registered_oracles
 
 CONFIG = """
 oracle:
@@ -34,7 +34,7 @@ def test_plugin_is_found_through_its_entry_point(installed_plugin: None) -> None
 def test_builtins_and_import_paths() -> None:
     chgnet = build_oracle("chgnet", {"relax": {"fmax": 0.1}})
     assert isinstance(chgnet, CHGNetOracle) and chgnet.config.relax.fmax == 0.1
-    assert isinstance(build_oracle("oracles.dft:GPAWOracle", {"ecut": 350}), GPAWOracle)
+    assert isinstance(build_oracle("matterloop.oracles.dft:GPAWOracle", {"ecut": 350}), GPAWOracle)
     generic = oracle_from_spec(
         {"name": "ase", "settings": {"calculator": "ase.calculators.emt:EMT"}}
     )

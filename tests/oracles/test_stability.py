@@ -8,8 +8,8 @@ import math
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from oracles import ReferenceHull, build_oracle
-from oracles.stability import (
+from matterloop.oracles import ReferenceHull, build_oracle
+from matterloop.oracles.stability import (
     MAX_RMSD,
     STABLE_E_HULL,
     StabilityMetric,

@@ -9,11 +9,11 @@ import pytest
 import torch
 from pymatgen.core import Structure
 
-from generator.data import load_dataset_split
-from surrogates.config import HeadConfig, NetworkConfig, TrainingConfig
-from surrogates.hhi import HHIError, hhi_production
-from surrogates.network import build_network, train_network
-from surrogates.surrogate import Surrogate
+from matterloop.data import load_dataset_split
+from matterloop.data.hhi import HHIError, hhi_production
+from matterloop.surrogates.config import HeadConfig, NetworkConfig, TrainingConfig
+from matterloop.surrogates.network import build_network, train_network
+from matterloop.surrogates.surrogate import Surrogate
 
 TARGETS = ("formation_energy_per_atom", "magnetic_density")  # MP-20: dft_mag_density
 NUM_TRAIN, NUM_LABELED, NUM_CANDIDATES = 100, 60, 40

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from surrogates.head import (
+from matterloop.surrogates.head import (
     HeadData,
     build_gp,
     fit_head,
@@ -13,7 +13,7 @@ from surrogates.head import (
     restore_head,
     scale_variance,
 )
-from surrogates.metrics import regression_metrics
+from matterloop.surrogates.metrics import regression_metrics
 
 
 def synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,7 +3,8 @@ import torch
 from pymatgen.analysis.hhi import HHIModel
 from pymatgen.core import Composition, Lattice, Structure
 
-from surrogates.hhi import HHIError, HHIFeatureModel, hhi_column, hhi_production
+from matterloop.data.hhi import HHIError, hhi_production
+from matterloop.surrogates.hhi import HHIFeatureModel, hhi_column
 
 
 @pytest.mark.parametrize("formula", ["Fe2O3", "NaCl", "GaAs", "LiCoO2", "Nd2Fe14B", "Si"])

@@ -2,8 +2,14 @@ import matgl
 import pytest
 import torch
 
-from surrogates.config import NetworkConfig
-from surrogates.network import NetworkError, build_network, embed, num_outputs, save_network
+from matterloop.surrogates.config import NetworkConfig
+from matterloop.surrogates.network import (
+    NetworkError,
+    build_network,
+    embed,
+    num_outputs,
+    save_network,
+)
 
 
 def test_embedding_shape_and_batch_independence(network, labeled):

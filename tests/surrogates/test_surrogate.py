@@ -6,8 +6,9 @@ from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputO
 from botorch.optim import optimize_acqf_discrete
 from pymatgen.core import Lattice, Structure
 
-from surrogates.hhi import HHIError, hhi_column
-from surrogates.surrogate import Surrogate, SurrogateError
+from matterloop.data.hhi import HHIError
+from matterloop.surrogates.hhi import hhi_column
+from matterloop.surrogates.surrogate import Surrogate, SurrogateError
 from tests.surrogates.conftest import TARGETS, fitted_surrogate
 
 

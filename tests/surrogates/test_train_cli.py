@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from agent.commands import surrogate as surrogate_command
-from surrogates.config import DataConfig, load_config
-from surrogates.surrogate import Surrogate
-from surrogates.train import load_training_and_calibration
+from matterloop.agent.commands import surrogate as surrogate_command
+from matterloop.surrogates.config import DataConfig, load_config
+from matterloop.surrogates.surrogate import Surrogate
+from matterloop.surrogates.train import load_training_and_calibration
 
 ROWS = {"train": 70, "val": 50}
 

@@ -16,8 +16,8 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.calculators.emt import EMT, parameters
 
-from oracles import CalculatorOracle, CalculatorOracleConfig, OracleProperty
-from oracles.elastic import bulk_modulus
+from matterloop.oracles import CalculatorOracle, CalculatorOracleConfig, OracleProperty
+from matterloop.oracles.elastic import bulk_modulus
 
 
 class EMTConfig(CalculatorOracleConfig):

@@ -8,13 +8,13 @@ per structure::
     {"id": "mp-149", "result": {...}}
 
 where ``result`` is :meth:`OracleResult.to_dict`. A campaign adds the round that evaluated the
-structure and the novelty of its relaxed form (a :class:`~generator.evaluation.Novelty` value;
-``""`` for a failed result)::
+structure and the novelty of its relaxed form (a :class:`~matterloop.generator.evaluation.Novelty`
+value; ``""`` for a failed result)::
 
     {"id": "r0003-01", "round": 3, "novelty": "novel", "result": {...}}
 
-Lines are appended and pushed to disk one at a time (:mod:`oracles.journal`); a reader skips an
-incomplete last line and keeps the first line of an id recorded twice.
+Lines are appended and pushed to disk one at a time (:mod:`matterloop.core.journal`); a reader
+skips an incomplete last line and keeps the first line of an id recorded twice.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from generator.data.errors import DataError
-from oracles.journal import append_record, first_of_each, read_journal
-from oracles.result import OracleResult
+from matterloop.core.errors import DataError
+from matterloop.core.journal import append_record, first_of_each, read_journal
+from matterloop.core.result import OracleResult
 
 __all__ = ["ResultRecord", "ResultsFileError", "append_result", "read_results_file"]
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from generator.data.atomic import atomic_path
+from matterloop.core.atomic import atomic_path
 
 
 def append_record(handle: IO[str], record: dict[str, Any]) -> None:

@@ -3,8 +3,8 @@ dataset.
 
 * CSV (a ``cif`` column and numeric label columns) and extxyz (numeric ``info`` entries): read
   with the dataset readers, labels by column or key name;
-* an oracle results file (:mod:`oracles.results_file`: the output of ``matterloop oracle run``
-  or a campaign's ``results.jsonl``): the relaxed structure (the input where none) with
+* an oracle results file (:mod:`matterloop.core.results_file`: the output of ``matterloop
+  oracle run`` or a campaign's ``results.jsonl``): the relaxed structure (the input where none) with
   ``energy``, ``energy_per_atom``, ``total_magnetization``, ``magnetic_density`` and the
   oracle's own properties by name (``bulk_modulus``, ...); failed results are skipped;
 * a named dataset (``mp_20``): the structures of its training splits with their stored labels
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
-from generator.conditioning.properties import PropertyKind, property_kind, raw_labels
-from generator.data.dataset import CrystalDataset, load_dataset_split, read_records
-from generator.data.errors import DataError
+from matterloop.core.errors import DataError
+from matterloop.data.dataset import CrystalDataset, load_dataset_split, read_records
+from matterloop.data.properties import PropertyKind, property_kind, raw_labels
 
 ORACLE_LABELS = ("energy", "energy_per_atom", "total_magnetization", "magnetic_density")
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -54,7 +54,7 @@ def read_oracle_results(path: Path) -> tuple[list[Structure], dict[str, list[flo
         DataError: a missing file, a line that is not a results record, or no successful
             result.
     """
-    from oracles.results_file import read_results_file
+    from matterloop.core.results_file import read_results_file
 
     if not path.is_file():
         raise DataError(f"{path}: no such file")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from generator.data.errors import DataError
+from matterloop.core.errors import DataError
 
 DATA_DIR_ENV = "MATTERLOOP_DATA_DIR"
 CACHE_DIR_ENV = "MATTERLOOP_CACHE_DIR"

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pymatgen.core import Element
 
-from generator.data.dataset import CrystalDataset
+from matterloop.data.dataset import CrystalDataset
 
 
 @dataclass

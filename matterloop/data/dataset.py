@@ -23,12 +23,12 @@ import torch
 from pymatgen.core import Lattice, Structure
 from rich.progress import track
 
-from generator.data.atomic import atomic_path
-from generator.data.paths import canonical_dataset_name, resolve_cache_dir, split_path
-from generator.data.quantities import stored_names
-from generator.data.readers import MAX_ATOMIC_NUMBER, finish_crystal, iter_raw_crystals
-from generator.data.records import CrystalRecord, SkipReport
-from generator.data.tensors import CrystalTensors
+from matterloop.core.atomic import atomic_path
+from matterloop.data.paths import canonical_dataset_name, resolve_cache_dir, split_path
+from matterloop.data.quantities import stored_names
+from matterloop.data.readers import MAX_ATOMIC_NUMBER, finish_crystal, iter_raw_crystals
+from matterloop.data.records import CrystalRecord, SkipReport
+from matterloop.data.tensors import CrystalTensors
 
 CACHE_FORMAT = 1  # bump when the reading or canonicalization changes what is stored
 PARALLEL_CHUNK = 64  # crystals per task sent to a worker process
@@ -81,8 +81,8 @@ class CrystalDataset(torch.utils.data.Dataset):
 
     def property(self, name: str) -> np.ndarray:
         """``(B,)`` values of the label ``name``, stored under it or any other name of its
-        quantity (:func:`generator.data.quantities.stored_names`: ``magnetic_density`` reads
-        MP-20's ``dft_mag_density``)."""
+        quantity (:func:`matterloop.data.quantities.stored_names`: ``magnetic_density``
+        reads MP-20's ``dft_mag_density``)."""
         stored = next((n for n in stored_names(name) if n in self.property_names), None)
         if stored is None:
             raise KeyError(f"no property {name!r}; available: {', '.join(self.property_names)}")

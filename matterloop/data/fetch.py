@@ -14,9 +14,9 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from generator.data.atomic import atomic_path
-from generator.data.errors import DataError
-from generator.data.paths import canonical_dataset_name
+from matterloop.core.atomic import atomic_path
+from matterloop.core.errors import DataError
+from matterloop.data.paths import canonical_dataset_name
 
 CHUNK_BYTES = 1 << 16
 TIMEOUT_S = 60

@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from generator.data.errors import DataError
+from matterloop.core.errors import MatterloopError
 
 DIRECTORY_LOCK = ".writer.lock"
 
 
-class StoreLockedError(DataError):
+class StoreLockedError(MatterloopError):
     """Another live process writes to the store."""
 
 

@@ -24,9 +24,9 @@ import pandas as pd
 from pymatgen.core import DummySpecies, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
-from generator.data.canonical import canonicalize
-from generator.data.errors import DataError
-from generator.data.records import CrystalRecord, SkipReport
+from matterloop.core.errors import DataError
+from matterloop.data.canonical import canonicalize
+from matterloop.data.records import CrystalRecord, SkipReport
 
 MAX_ATOMIC_NUMBER = 94  # H..Pu: every element of MP-20 and of the Materials Project's ICSD entries
 MIN_INTERATOMIC_DISTANCE = 0.5  # Å, the structural-validity threshold of CDVAE/MatterGen

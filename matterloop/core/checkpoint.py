@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from generator.data.atomic import atomic_path
-from generator.data.errors import DataError
+from matterloop.core.atomic import atomic_path
+from matterloop.core.errors import DataError
 
 
 class CheckpointError(DataError):

@@ -34,7 +34,8 @@ class FailureKind(enum.StrEnum):
     CALCULATOR_ERROR = "calculator_error"
     """Any other exception raised by the calculator."""
     INVALID_PROPERTY = "invalid_property"
-    """A declared property missing, not a number or not finite (:mod:`oracles.properties`)."""
+    """A declared property missing, not a number or not finite
+    (:mod:`matterloop.oracles.properties`)."""
 
 
 class OracleFailure(Exception):
@@ -93,8 +94,8 @@ class OracleResult:
     magnetic_density: float | None = None
     """|total magnetization| / volume of ``structure``, µB/Å³."""
     properties: dict[str, float] = field(default_factory=dict)
-    """The oracle's own properties by name (declared with units in :mod:`oracles.properties`),
-    e.g. ``{"bulk_modulus": 112.3}`` in GPa."""
+    """The oracle's own properties by name (declared with units in
+    :mod:`matterloop.oracles.properties`), e.g. ``{"bulk_modulus": 112.3}`` in GPa."""
     scf_converged: bool | None = None
     relaxation_converged: bool | None = None
     relaxation_steps: int | None = None

@@ -12,13 +12,9 @@ from typing import TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from generator.data.errors import DataError
+from matterloop.core.errors import ConfigError
 
 Config = TypeVar("Config", bound=BaseModel)
-
-
-class ConfigError(DataError):
-    """A configuration file that cannot be used; the message names the file and each bad field."""
 
 
 class StrictModel(BaseModel):

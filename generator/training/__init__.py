@@ -1,0 +1,1 @@
+"""Training the generator: configs, checkpoints, the trainer and reward fine-tuning."""
