@@ -19,11 +19,12 @@ from pymatgen.core import Structure
 from rich.console import Console
 from tqdm import tqdm
 
+from matterloop.core.cluster import ray_session
 from matterloop.core.result import OracleResult
 from matterloop.core.results_file import ResultRecord, append_result
 from matterloop.generator.evaluation import EvaluationReport, ReferenceSet, evaluate_samples
 from matterloop.generator.guided import generate
-from matterloop.oracles.distributed import crashed, label_chunks, make_chunks, ray_session
+from matterloop.oracles.distributed import crashed, label_chunks, make_chunks
 from matterloop.oracles.hull import ReferenceHull
 from matterloop.oracles.registry import OracleSpec
 from matterloop.oracles.results import read_results

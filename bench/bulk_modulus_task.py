@@ -45,7 +45,7 @@ def method_config(method: str, seed: int) -> dict:
     config = yaml.safe_load(BASE_CONFIG.read_text())
     config["name"] = f"{method}-seed{seed}"
     config["seed"] = seed
-    config["mlflow"] = {"enabled": False}
+    config["tracking"] = {"enabled": False}
     config["ray"] = {"num_cpus": 1, "oracle_cpus": 1}
     if method == "screening":
         config["adapters"] = {"every": 0}

@@ -79,7 +79,7 @@ def method_config(method: str, seed: int, args: argparse.Namespace) -> dict:
     config["acquisition"].update(q=args.q, initial_labels=args.q)
     config["budget"] = {"rounds": args.rounds, "oracle_calls": args.rounds * args.q}
     config["ray"] = {"num_cpus": args.cpus, "oracle_cpus": 1}
-    config["mlflow"] = {"enabled": False}
+    config["tracking"] = {"enabled": False}
     if method in ("screening", "random_generation"):
         config["adapters"] = {"every": 0}
         config["generator"]["conditions"] = {}

@@ -62,7 +62,7 @@ def arm_config(arm: str, args: argparse.Namespace, rounds: int | None = None) ->
     config["acquisition"] = {"q": args.q, "initial_labels": 4}
     config["fidelity"].update(screened=args.screened)
     config["ray"] = {"num_cpus": args.cpus, "oracle_cpus": 1}
-    config["mlflow"] = {"enabled": False}
+    config["tracking"] = {"enabled": False}
     config["budget"] = {"rounds": 100, "oracle_cpu_seconds": args.cpu_seconds}
     if arm == "chgnet_confirmed":
         config["oracle"] = config.pop("screen")

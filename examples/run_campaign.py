@@ -39,7 +39,7 @@ def magnet_campaign(directory: Path, rounds: int) -> CampaignConfig:
             "acquisition": {"q": 3, "initial_labels": 4},
             "budget": {"rounds": rounds},
             "ray": {"num_cpus": 2},
-            "mlflow": {"enabled": False},
+            "tracking": {"enabled": False},
         }
     )
 

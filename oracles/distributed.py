@@ -12,24 +12,16 @@ from __future__ import annotations
 
 import functools
 import json
-import socket
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from pymatgen.core import Structure
 
-from matterloop.core.errors import MatterloopError
 from matterloop.core.result import FailureKind, OracleResult, Provenance
 from matterloop.oracles.properties import evaluate_checked
 from matterloop.oracles.protocol import Oracle
 from matterloop.oracles.registry import OracleSpec, build_oracle
-
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""One BLAS/OpenMP thread per task: Ray runs one task per CPU it was given."""
-CONNECT_TIMEOUT_S = 30.0
-"""Seconds to wait for a Ray cluster's address to answer before giving up."""
 
 
 @dataclass(frozen=True)
@@ -60,78 +52,12 @@ def label_chunk(
     return [(i, r.to_dict()) for (i, _), r in zip(items, results, strict=True)]
 
 
-class ClusterUnreachableError(MatterloopError):
-    """No Ray cluster answers at the given address."""
-
-
-def check_cluster_address(address: str, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
-    """Fail fast where no Ray cluster listens at ``address`` (``host:port`` of the head's GCS,
-    or ``ray://host:port`` of Ray Client): Ray itself waits for a missing head for many
-    minutes. ``"auto"`` and addresses without a port are left to Ray. Only that something
-    accepts connections at the port is checked; a port held by another service passes.
-
-    Raises:
-        ClusterUnreachableError: nothing accepts a TCP connection there within ``timeout_s``.
-    """
-    target = address.removeprefix("ray://")
-    host, _, port = target.rpartition(":")
-    if not host or not port.isdigit():
-        return
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as error:
-        reason = "timed out" if isinstance(error, TimeoutError) else error.strerror or str(error)
-        raise ClusterUnreachableError(
-            f"no Ray cluster answers at {address} ({reason}; waited up to {timeout_s:g} s). "
-            "Check the host and port (the head's GCS port, 6379 by default; ray://host:10001 "
-            "for Ray Client), that `ray start --head` runs there and that no firewall blocks "
-            "it; or give no address for a local Ray instance"
-        ) from error
-
-
-def init_ray(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S, **options: Any) -> None:
-    """``ray.init`` after :func:`check_cluster_address`; Ray's own refusal to connect (an
-    ``"auto"`` address with no cluster) becomes :class:`ClusterUnreachableError` too."""
-    import ray
-
-    if address is not None:
-        check_cluster_address(address, timeout_s)
-    try:
-        ray.init(address=address, **options)
-    except ConnectionError as error:
-        raise ClusterUnreachableError(
-            f"cannot join the Ray cluster at {address}: {error}"
-        ) from error
-
-
-@contextmanager
-def ray_session(
-    workers: int, address: str | None = None, timeout_s: float = CONNECT_TIMEOUT_S
-) -> Iterator[None]:
-    """A local Ray instance with ``workers`` CPUs, or a connection to the cluster at
-    ``address`` (see :func:`init_ray`); shut down on exit."""
-    import ray
-
-    init_ray(
-        address,
-        timeout_s,
-        num_cpus=workers if address is None else None,
-        runtime_env={"env_vars": WORKER_ENV},
-        log_to_driver=False,
-        include_dashboard=False,
-    )
-    try:
-        yield
-    finally:
-        ray.shutdown()
-
-
 def label_chunks(
     chunks: Sequence[Chunk], max_retries: int = 2, num_cpus: float = 1.0
 ) -> Iterator[tuple[Chunk, list[OracleResult] | str]]:
-    """Submit every chunk (within a :func:`ray_session`) and yield each as its task ends, with
-    its results in order, or the error that ended the task after ``max_retries`` retries.
-    Each task requests ``num_cpus`` CPUs."""
+    """Submit every chunk (within a :func:`~matterloop.core.cluster.ray_session`) and yield each as
+    its task ends, with its results in order, or the error that ended the task after ``max_retries``
+    retries. Each task requests ``num_cpus`` CPUs."""
     import ray
 
     task = ray.remote(num_cpus=num_cpus, max_retries=max_retries)(label_chunk)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from matterloop.core.config import StrictModel, load_yaml_config
+from matterloop.core.tracking import TrackingSettings
 from matterloop.data.quantities import QuantityName
 
 
@@ -83,15 +84,6 @@ class HeadConfig(StrictModel):
     seed: int = 0
 
 
-class TrackingConfig(StrictModel):
-    """MLflow: ``tracking_uri`` None means ``$MLFLOW_TRACKING_URI`` or the local store."""
-
-    tracking_uri: str | None = None
-    experiment: str = "surrogates"
-    run_name: str | None = None
-    enabled: bool = True
-
-
 class SurrogateConfig(StrictModel):
     """Everything :func:`matterloop.surrogates.train.train` needs; the checkpoint goes to
     ``output_dir``."""
@@ -102,7 +94,9 @@ class SurrogateConfig(StrictModel):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     head: HeadConfig = Field(default_factory=HeadConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tracking: TrackingSettings = Field(
+        default_factory=lambda: TrackingSettings(experiment="surrogates")
+    )
 
 
 def load_config(path: str | Path) -> SurrogateConfig:

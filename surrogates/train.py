@@ -19,11 +19,11 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger
 from pymatgen.core import Structure
 
-from matterloop.core.tracking import resolve_tracking_uri, tracked_run
+from matterloop.core.tracking import TrackingSettings, resolve_tracking_uri, tracked_run
 from matterloop.data import DataError, load_dataset_split
 from matterloop.data.labels import read_labeled_structures
 from matterloop.data.properties import raw_labels
-from matterloop.surrogates.config import DataConfig, SurrogateConfig, TrackingConfig
+from matterloop.surrogates.config import DataConfig, SurrogateConfig
 from matterloop.surrogates.head import gp_inputs
 from matterloop.surrogates.metrics import RegressionMetrics, regression_metrics
 from matterloop.surrogates.network import build_network, train_network
@@ -168,7 +168,7 @@ def flat_metrics(evaluation: Evaluation, prefix: str) -> dict[str, float]:
     return values
 
 
-def tracking(config: TrackingConfig, run_name: str, params: dict | None = None):
+def tracking(config: TrackingSettings, run_name: str, params: dict | None = None):
     """An MLflow run (yielding ``mlflow``) if tracking is enabled, else a context yielding None."""
     if not config.enabled:
         return nullcontext()
@@ -223,7 +223,7 @@ def evaluate(
     dataset: str = "mp_20",
     data_dir: str | Path | None = None,
     max_structures: int | None = None,
-    tracking_config: TrackingConfig | None = None,
+    tracking_config: TrackingSettings | None = None,
     seed: int = 0,
 ) -> Evaluation:
     """Metrics of a saved surrogate on a split (at most ``max_structures``, drawn at random);

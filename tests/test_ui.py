@@ -40,10 +40,11 @@ def cli_environment() -> dict[str, str]:
     return environment
 
 
-def make_campaign(directory: Path, **mlflow: str) -> dict:
-    """A campaign directory started from the quickstart config (``mlflow``: settings to change)."""
+def make_campaign(directory: Path, **tracking: str) -> dict:
+    """A campaign directory started from the quickstart config (``tracking``: settings to
+    change)."""
     config = yaml.safe_load((REPO_ROOT / "configs" / "quickstart.yaml").read_text())
-    config["mlflow"] = {**config["mlflow"], **mlflow}
+    config["tracking"] = {**config["tracking"], **tracking}
     CampaignStore(directory).open(config)
     return config
 
@@ -54,7 +55,7 @@ def campaign(tmp_path: Path) -> Path:
     directory = tmp_path / "campaign"
     config = make_campaign(directory)
     uri = local_tracking_uri(directory / "mlruns")
-    with tracked_run(config["mlflow"]["experiment"], "round-0", tracking_uri=uri) as mlflow:
+    with tracked_run(config["tracking"]["experiment"], "round-0", tracking_uri=uri) as mlflow:
         mlflow.log_metric("hypervolume", 0.25)
     return directory
 

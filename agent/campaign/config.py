@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from matterloop.agent.campaign.quantities import (
     QUANTITIES,
@@ -22,12 +22,13 @@ from matterloop.agent.campaign.quantities import (
     declare_oracle_properties,
     quantity,
 )
+from matterloop.core.cluster import CONNECT_TIMEOUT_S
 from matterloop.core.config import StrictModel, load_yaml_config
+from matterloop.core.tracking import TrackingSettings
 from matterloop.data.paths import canonical_dataset_name
 from matterloop.data.quantities import QuantityName, known_quantity
 from matterloop.generator.conditioning.properties import element_numbers
 from matterloop.generator.sampling import SamplerConfig
-from matterloop.oracles.distributed import CONNECT_TIMEOUT_S
 from matterloop.oracles.properties import OracleProperty, declared_properties_for
 from matterloop.oracles.references import SHIPPED_HULLS
 from matterloop.oracles.registry import BUILTIN_ORACLES, OracleSpec, resolve_oracle_class
@@ -345,15 +346,6 @@ class RaySettings(StrictModel):
     )
 
 
-class MlflowSettings(StrictModel):
-    """MLflow: ``tracking_uri`` None means ``$MLFLOW_TRACKING_URI`` or a local store in the
-    campaign directory."""
-
-    enabled: bool = True
-    tracking_uri: str | None = None
-    experiment: str = "matterloop"
-
-
 class CampaignConfig(StrictModel):
     """Everything a campaign needs; ``directory`` holds its durable state."""
 
@@ -386,7 +378,11 @@ class CampaignConfig(StrictModel):
     filters: FilterSettings = Field(default_factory=FilterSettings)
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    tracking: TrackingSettings = Field(
+        default_factory=TrackingSettings,
+        validation_alias=AliasChoices("tracking", "mlflow"),
+        description="MLflow (also read under its former key, mlflow)",
+    )
 
     @model_validator(mode="after")
     def consistent(self) -> Self:

@@ -189,7 +189,7 @@ def log_confirmation(config: CampaignConfig, store: CampaignStore, result: Confi
     )
 
     state = store.load_state()
-    if not config.mlflow.enabled or state.mlflow_run_id is None:
+    if not config.tracking.enabled or state.mlflow_run_id is None:
         return "not logged to MLflow (disabled, or the campaign has no run yet)"
     uri = campaign_tracking_uri(config)
     reason = unreachable(uri)

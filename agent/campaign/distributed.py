@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,10 @@ import ray
 from pymatgen.core import Structure
 
 from matterloop.agent.campaign.config import RaySettings
+from matterloop.core.cluster import start_ray
 from matterloop.core.errors import MatterloopError
 from matterloop.core.result import OracleResult
-from matterloop.oracles.distributed import crashed, init_ray, label_chunks, make_chunks
+from matterloop.oracles.distributed import crashed, label_chunks, make_chunks
 from matterloop.oracles.registry import OracleSpec
 
 
@@ -42,18 +42,8 @@ def connect(settings: RaySettings) -> None:
     if ray.is_initialized():
         check_generator_gpus(settings.generator_gpus)
         return
-    env = {"OMP_NUM_THREADS": str(max(1, math.floor(settings.oracle_cpus)))}
-    if "HF_HUB_OFFLINE" in os.environ:
-        env["HF_HUB_OFFLINE"] = os.environ["HF_HUB_OFFLINE"]
-    init_ray(
-        settings.address,
-        settings.connect_timeout_s,
-        num_cpus=None if settings.address else settings.num_cpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-        runtime_env={"env_vars": env},
-    )
+    threads = math.floor(settings.oracle_cpus)
+    start_ray(settings.address, settings.num_cpus, threads, settings.connect_timeout_s)
     check_generator_gpus(settings.generator_gpus)
 
 

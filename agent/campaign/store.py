@@ -45,8 +45,9 @@ from matterloop.core.results_file import (
     read_results_file,
 )
 
-RESUMABLE_SECTIONS = ("budget", "ray", "mlflow")
-"""Config sections that may change between a campaign's runs (e.g. a larger budget)."""
+RESUMABLE_SECTIONS = ("budget", "ray", "tracking", "mlflow")
+"""Config sections that may change between a campaign's runs (e.g. a larger budget); ``mlflow``
+is the former key of ``tracking``."""
 
 
 @dataclass

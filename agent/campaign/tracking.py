@@ -56,7 +56,7 @@ ROUND_METRIC = "hypervolume"
 def campaign_tracking_uri(config: CampaignConfig) -> str:
     """The config's URI, else ``$MLFLOW_TRACKING_URI``, else a store in the campaign directory."""
     return (
-        config.mlflow.tracking_uri
+        config.tracking.tracking_uri
         or os.environ.get("MLFLOW_TRACKING_URI")
         or local_tracking_uri(config.campaign_dir / "mlruns")
     )
@@ -113,7 +113,7 @@ class CampaignTracker:
     def log_rounds(self, state: CampaignState) -> None:
         """Log every completed round not yet in MLflow, recording each in ``state`` as it is
         logged; when the tracking server fails, warn (once until it works again) and return."""
-        if not self.config.mlflow.enabled or state.logged_rounds >= state.next_round:
+        if not self.config.tracking.enabled or state.logged_rounds >= state.next_round:
             return
         from mlflow.exceptions import MlflowException
 
@@ -144,7 +144,7 @@ class CampaignTracker:
         for name in ("alembic", "mlflow.store.db.utils"):
             logging.getLogger(name).setLevel(logging.WARNING)
         mlflow.set_tracking_uri(self.uri)
-        experiment = experiment_id(mlflow, self.config.mlflow.experiment, self.uri)
+        experiment = experiment_id(mlflow, self.config.tracking.experiment, self.uri)
         with mlflow.start_run(
             run_id=state.mlflow_run_id, experiment_id=experiment, run_name=self.config.name
         ) as run:

@@ -112,7 +112,7 @@ def read_config(args: argparse.Namespace) -> tuple[CampaignConfig, dict]:
     if args.ray_address:
         overrides["ray"] = config.ray.model_copy(update={"address": args.ray_address})
     if args.no_mlflow:
-        overrides["mlflow"] = config.mlflow.model_copy(update={"enabled": False})
+        overrides["tracking"] = config.tracking.model_copy(update={"enabled": False})
     config = config.model_copy(update=overrides)
     raw = {**raw, **config.model_dump(mode="json", include=set(overrides))}
     raw.pop("directory", None)
@@ -134,7 +134,7 @@ def run_campaign(args: argparse.Namespace) -> int:
 
         ray.shutdown()
     show_front(console, config, table, config.campaign_dir / "pareto.png", campaign.hull)
-    if config.mlflow.enabled:
+    if config.tracking.enabled:
         uri = campaign_tracking_uri(config)
         browse = (
             f"matterloop ui {config.campaign_dir}"
@@ -142,7 +142,7 @@ def run_campaign(args: argparse.Namespace) -> int:
             else f"{uri} in a browser"
         )
         console.print(
-            f"MLflow: experiment {config.mlflow.experiment!r} at {uri}; browse with\n  {browse}",
+            f"MLflow: experiment {config.tracking.experiment!r} at {uri}; browse with\n  {browse}",
             highlight=False,
             soft_wrap=True,
         )

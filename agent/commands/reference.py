@@ -23,12 +23,13 @@ from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
 from matterloop.agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
+from matterloop.core.cluster import ray_session
 from matterloop.core.config import load_yaml_config
 from matterloop.core.results_file import ResultRecord, append_result
 from matterloop.core.writer_lock import exclusive_writer
 from matterloop.data.paths import SPLITS
 from matterloop.oracles import OracleResult, OracleSpec, ReferenceHull
-from matterloop.oracles.distributed import label_chunks, make_chunks, ray_session
+from matterloop.oracles.distributed import label_chunks, make_chunks
 from matterloop.oracles.references.selection import dataset_entries, elemental_references
 from matterloop.oracles.registry import DEFAULT_ORACLE, OracleSettings, load_oracle
 from matterloop.oracles.results import outcome_line, read_results, repair_results

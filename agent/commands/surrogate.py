@@ -107,10 +107,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from matterloop.surrogates.config import TrackingConfig
+    from matterloop.core.tracking import TrackingSettings
     from matterloop.surrogates.train import evaluate
 
-    tracking = TrackingConfig(
+    tracking = TrackingSettings(
         tracking_uri=args.tracking_uri, experiment=args.experiment, enabled=not args.no_mlflow
     )
     evaluation = evaluate(

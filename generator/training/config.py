@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import Field
 
 from matterloop.core.config import StrictModel
+from matterloop.core.tracking import TrackingSettings
 
 
 class DataConfig(StrictModel):
@@ -37,14 +38,6 @@ class OptimConfig(StrictModel):
     ema_decay: float = Field(0.999, ge=0, lt=1)
 
 
-class TrackingConfig(StrictModel):
-    """MLflow: ``tracking_uri`` None means ``$MLFLOW_TRACKING_URI`` or the local store."""
-
-    tracking_uri: str | None = None
-    experiment: str = "generator"
-    enabled: bool = True
-
-
 class TrainConfig(StrictModel):
     """A generator training run.
 
@@ -59,7 +52,9 @@ class TrainConfig(StrictModel):
     model: dict[str, Any] = Field(default_factory=dict)
     data: DataConfig = Field(default_factory=DataConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
-    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    tracking: TrackingSettings = Field(
+        default_factory=lambda: TrackingSettings(experiment="generator")
+    )
     output_dir: Path = Path("runs/generator")
     init_from: Path | None = Field(
         None,

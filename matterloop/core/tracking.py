@@ -15,8 +15,22 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from matterloop.core.config import StrictModel
+
 LOCAL_STORE = Path("mlruns")
 logger = logging.getLogger(__name__)
+
+
+class TrackingSettings(StrictModel):
+    """The ``tracking`` section of every config: ``tracking_uri`` None means
+    ``$MLFLOW_TRACKING_URI``, else a local store (a campaign's in its directory, others' in
+    ``mlruns/``); ``experiment`` is the MLflow experiment, ``run_name`` the run's name (None: the
+    job's own)."""
+
+    enabled: bool = True
+    tracking_uri: str | None = None
+    experiment: str = "matterloop"
+    run_name: str | None = None
 
 
 def local_tracking_uri(directory: Path = LOCAL_STORE) -> str:

@@ -182,7 +182,7 @@ def campaign_config(directory: Path, **sections) -> dict:
         "filters": {"novelty_reference": None},
         "budget": {"rounds": 3},
         "ray": {"num_cpus": 2},
-        "mlflow": {"enabled": False},
+        "tracking": {"enabled": False},
     }
     for key, value in sections.items():
         config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value

@@ -251,7 +251,7 @@ def test_a_plugin_property_is_optimised_and_shown_with_its_unit(
         "adapters": {**config["adapters"], "steps": 3, "min_labels": 2},
         "filters": {**config["filters"], "novelty_reference": None},
         "budget": {"rounds": 2},
-        "mlflow": {"tracking_uri": mlflow_server, "experiment": "plugin-property"},
+        "tracking": {"tracking_uri": mlflow_server, "experiment": "plugin-property"},
     }
     config["oracle"]["settings"]["robustness"] = {"isolation": "inline"}
     assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0

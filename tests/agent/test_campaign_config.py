@@ -127,7 +127,7 @@ def test_screening_draws_known_structures_per_round(tmp_path, data_dir):
                 **MINIMAL,
                 "generator": {"source": "mp_20", "num_candidates": 5},
                 "filters": {"novelty_reference": None, "data_dir": str(data_dir)},
-                "mlflow": {"enabled": False},
+                "tracking": {"enabled": False},
             },
         )
     )

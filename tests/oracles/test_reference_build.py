@@ -16,8 +16,9 @@ import yaml
 from pymatgen.core import Structure
 
 from matterloop.agent.cli import main
+from matterloop.core.cluster import ray_session
 from matterloop.oracles import CHGNetOracle, OracleSpec, ReferenceHull
-from matterloop.oracles.distributed import label_chunks, make_chunks, ray_session
+from matterloop.oracles.distributed import label_chunks, make_chunks
 from matterloop.oracles.references import shipped_hull
 from matterloop.oracles.references.prototypes import PROTOTYPES, prototype
 from matterloop.oracles.references.selection import load_splits
