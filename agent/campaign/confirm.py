@@ -182,11 +182,8 @@ def confirmation_metrics(config: CampaignConfig, front: pd.DataFrame) -> dict[st
 def log_confirmation(config: CampaignConfig, store: CampaignStore, result: ConfirmedFront) -> str:
     """Log the metrics (``confirm.<oracle>.*``) and table to the campaign's MLflow run; returns
     what was done, in words."""
-    from matterloop.agent.campaign.tracking import (
-        bounded_http_retries,
-        campaign_tracking_uri,
-        unreachable,
-    )
+    from matterloop.agent.campaign.tracking import campaign_tracking_uri
+    from matterloop.core.tracking import bounded_http_retries, unreachable
 
     state = store.load_state()
     if not config.tracking.enabled or state.mlflow_run_id is None:

@@ -11,9 +11,10 @@ The campaign's config is logged once, as params and as an artifact; the campaign
 logged.
 
 Tracking never stops a campaign: when the tracking server cannot be reached (a quick ``/health``
-probe first, then MLflow's own HTTP retries bounded by :data:`HTTP_LIMITS`), the tracker warns once
-and the rounds not yet logged stay pending in ``state.logged_rounds``, to be logged after a later
-round or when the campaign resumes. A round's metrics go in one batch and are skipped when the run
+probe first, then MLflow's own HTTP retries bounded by
+:data:`~matterloop.core.tracking.HTTP_LIMITS`), the tracker warns once and the rounds not yet
+logged stay pending in ``state.logged_rounds``, to be logged after a later round or when the
+campaign resumes. A round's metrics go in one batch and are skipped when the run
 already has them at that step, so no round is logged twice; artifacts are rewritten in place.
 """
 
@@ -22,9 +23,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,21 +31,15 @@ from matterloop.agent.campaign.pareto import hypervolume_figure, hypervolume_uni
 from matterloop.agent.campaign.quantities import quantity
 from matterloop.agent.campaign.report import render_report
 from matterloop.agent.campaign.store import CampaignState, CampaignStore
-from matterloop.core.tracking import experiment_id, local_tracking_uri
+from matterloop.core.tracking import (
+    bounded_http_retries,
+    flatten,
+    local_tracking_uri,
+    tracked_run,
+    unreachable,
+)
 
 logger = logging.getLogger(__name__)
-
-HTTP_LIMITS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
-"""MLflow's HTTP settings while a campaign logs (MLflow's defaults retry 7 times with doubling
-back-off, minutes of waiting for a server that is down); a variable already set wins."""
-
-PROBE_TIMEOUT_S = 5.0
-"""How long the ``/health`` probe of a tracking server may take, s."""
-
 
 ROUND_METRIC = "hypervolume"
 """A metric every round logs: its steps are the rounds already in MLflow."""
@@ -60,41 +52,6 @@ def campaign_tracking_uri(config: CampaignConfig) -> str:
         or os.environ.get("MLFLOW_TRACKING_URI")
         or local_tracking_uri(config.campaign_dir / "mlruns")
     )
-
-
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``."""
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-@contextmanager
-def bounded_http_retries() -> Iterator[None]:
-    """:data:`HTTP_LIMITS` in the environment (where not set) for the duration of the block."""
-    added = {key: value for key, value in HTTP_LIMITS.items() if key not in os.environ}
-    os.environ.update(added)
-    try:
-        yield
-    finally:
-        for key in added:
-            os.environ.pop(key, None)
-
-
-def unreachable(uri: str) -> str | None:
-    """Why the tracking server at ``uri`` does not answer its ``/health`` probe, or None when it
-    does (and for local stores, which need no server)."""
-    if not uri.startswith(("http://", "https://")):
-        return None
-    try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S):
-            return None
-    except OSError as error:
-        return str(getattr(error, "reason", error))
 
 
 class CampaignTracker:
@@ -139,16 +96,11 @@ class CampaignTracker:
 
     def log_pending(self, state: CampaignState) -> None:
         """Log the rounds from ``state.logged_rounds`` to ``state.next_round - 1``."""
-        import mlflow
-
-        for name in ("alembic", "mlflow.store.db.utils"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-        mlflow.set_tracking_uri(self.uri)
-        experiment = experiment_id(mlflow, self.config.tracking.experiment, self.uri)
-        with mlflow.start_run(
-            run_id=state.mlflow_run_id, experiment_id=experiment, run_name=self.config.name
-        ) as run:
-            if state.mlflow_run_id is None:
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        experiment, name = self.config.tracking.experiment, self.config.name
+        with tracked_run(experiment, name, self.uri, run_id=state.mlflow_run_id) as mlflow:
+            run = mlflow.MlflowClient().get_run(mlflow.active_run().info.run_id)
+            if state.mlflow_run_id != run.info.run_id:
                 state.mlflow_run_id = run.info.run_id
                 self.store.save_state(state)
             if not run.data.params:

@@ -22,7 +22,7 @@ from matterloop.core.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from matterloop.core.tracking import tracked_run
+from matterloop.core.tracking import flatten, tracked_run
 from matterloop.data import CrystalDataset, collate, compute_stats, load_dataset_split
 from matterloop.generator.devices import hardware_description, resolve_device
 from matterloop.generator.model import DiffusionLoss, DiffusionModel
@@ -276,15 +276,3 @@ def progress_bar(enabled: bool) -> Progress:
         disable=not enabled,
         transient=False,
     )
-
-
-def flatten(values: dict, prefix: str = "") -> dict[str, object]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (MLflow params are flat)."""
-    flat = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat

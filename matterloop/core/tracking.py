@@ -11,14 +11,27 @@ from __future__ import annotations
 
 import logging
 import os
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from matterloop.core.config import StrictModel
 
 LOCAL_STORE = Path("mlruns")
 logger = logging.getLogger(__name__)
+
+HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+"""MLflow's HTTP settings while a campaign logs (MLflow's defaults retry 7 times with doubling
+back-off, minutes of waiting for a server that is down); a variable already set wins."""
+
+PROBE_TIMEOUT_S = 5.0
+"""How long the ``/health`` probe of a tracking server may take, s."""
 
 
 class TrackingSettings(StrictModel):
@@ -100,3 +113,38 @@ def tracked_run(
         if params and run_id is None:
             mlflow.log_params(dict(params))
         yield mlflow
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@contextmanager
+def bounded_http_retries() -> Iterator[None]:
+    """:data:`HTTP_LIMITS` in the environment (where not set) for the duration of the block."""
+    added = {key: value for key, value in HTTP_LIMITS.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def unreachable(uri: str) -> str | None:
+    """Why the tracking server at ``uri`` does not answer its ``/health`` probe, or None when it
+    does (and for local stores, which need no server)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S):
+            return None
+    except OSError as error:
+        return str(getattr(error, "reason", error))

@@ -59,7 +59,7 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
             "conditions": {"magnetic_density": "beyond_front", "hhi_production": "<3000"},
             "learn_from_labels": LEARNING | {"every": 2},
         },
-        mlflow={"enabled": True, "tracking_uri": mlflow_server, "experiment": "e2e"},
+        tracking={"enabled": True, "tracking_uri": mlflow_server, "experiment": "e2e"},
     )
     assert main(["run", str(write_config(tmp_path / "c.yaml", config))]) == 0
     printed = capsys.readouterr().out

@@ -42,6 +42,15 @@ def test_minimal_config_gets_defaults(tmp_path):
     assert config.campaign_dir == Path("campaigns/t")
 
 
+def test_tracking_is_also_read_under_its_former_key(tmp_path):
+    settings = {"enabled": False, "experiment": "old"}
+    config = load_campaign_config(write(tmp_path, {**MINIMAL, "mlflow": settings}))
+    assert config.tracking.enabled is False and config.tracking.experiment == "old"
+    both = {**MINIMAL, "mlflow": settings, "tracking": settings}
+    with pytest.raises(ConfigError, match="mlflow: Extra inputs are not permitted"):
+        load_campaign_config(write(tmp_path, both))
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

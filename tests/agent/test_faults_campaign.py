@@ -65,7 +65,7 @@ def tracked_campaign(tmp_path: Path, uri: str, experiment: str, rounds: int = 3)
     disk) and not yet in MLflow."""
     raw = campaign_config(
         tmp_path / "campaign",
-        mlflow={"enabled": True, "tracking_uri": uri, "experiment": experiment},
+        tracking={"enabled": True, "tracking_uri": uri, "experiment": experiment},
     )
     config = load_campaign_config(write_config(tmp_path / "c.yaml", raw))
     store = CampaignStore(config.campaign_dir)
@@ -140,7 +140,7 @@ def test_campaign_under_faults_loses_and_repeats_nothing(tmp_path, server, drive
         PLAN,
         acquisition={"q": PICKS},
         budget={"rounds": ROUNDS},
-        mlflow={"enabled": True, "tracking_uri": server.uri, "experiment": "faults"},
+        tracking={"enabled": True, "tracking_uri": server.uri, "experiment": "faults"},
     )
     config_path = write_config(tmp_path / "c.yaml", raw)
     segments: list[tuple[int, int]] = []  # (results, calculations) on disk when a driver died

@@ -42,7 +42,7 @@ def campaign(tmp_path_factory, mlflow_server):
         acquisition={"q": 3, "initial_labels": 100},
         budget={"rounds": 2},
         seed=1,
-        mlflow={"enabled": True, "tracking_uri": mlflow_server, "experiment": EXPERIMENT},
+        tracking={"enabled": True, "tracking_uri": mlflow_server, "experiment": EXPERIMENT},
     )
     assert main(["run", str(write_config(root / "c.yaml", config))]) == 0
     report = root / "out" / "report.html"
