@@ -52,7 +52,6 @@ from matterloop.agent.campaign.config import CampaignConfig
 from matterloop.agent.campaign.labels import KNOWN_NOVELTIES, novel_rows
 from matterloop.agent.campaign.loop import Campaign
 from matterloop.agent.campaign.pareto import hypervolume
-from matterloop.generator.evaluation import ReferenceSet, load_reference
 
 REPO = Path(__file__).resolve().parents[1]
 BASE_CONFIG = REPO / "configs" / "magnet_vs_hhi.yaml"
@@ -93,14 +92,12 @@ def method_config(method: str, seed: int, args: argparse.Namespace) -> dict:
     return config
 
 
-def run_campaign(config: dict, directory: Path, reference: ReferenceSet) -> None:
+def run_campaign(config: dict, directory: Path) -> None:
     """Run (or resume) one campaign in this process; all campaigns share one MP-20 reference
-    (novelty filter, screening pool) so that it is read once."""
+    (novelty filter, screening pool), read once
+    (:func:`matterloop.agent.campaign.labeled.reference_set`)."""
     settings = CampaignConfig.model_validate({**config, "directory": directory})
-    campaign = Campaign(settings, config)
-    campaign.reference = campaign.known = reference
-    campaign.screening_pool = reference.structures
-    campaign.run()
+    Campaign(settings, config).run()
 
 
 def run_campaigns(
@@ -108,12 +105,11 @@ def run_campaigns(
 ) -> None:
     """Run (or resume) the campaign of every method and seed, ``config_of(method, seed)``, each
     in ``out/<method>-seed<seed>``, one after the other in this process."""
-    reference = load_reference("mp_20")
     try:
         for seed in seeds:
             for method in methods:
                 directory = out / f"{method}-seed{seed}"
-                run_campaign(config_of(method, seed), directory, reference)
+                run_campaign(config_of(method, seed), directory)
     finally:
         ray.shutdown()
 

@@ -371,7 +371,7 @@ def stored_campaign(directory: Path):
 
     config = stored_config(directory)
     campaign = Campaign(config, yaml.safe_load(CampaignStore(directory).config_path.read_text()))
-    campaign.refit_surrogate()
+    campaign.selector.refit_surrogate()
     return campaign
 
 
@@ -379,18 +379,18 @@ def score_seconds(
     campaign, structures: Sequence[Structure], values: dict[str, list[float]]
 ) -> dict[str, float]:
     """Seconds of the surrogate embedding and of qLogNEHVI choosing ``q`` picks among
-    ``structures``, as :meth:`~matterloop.agent.campaign.loop.Campaign.acquire` does."""
+    ``structures``, as :meth:`~matterloop.agent.campaign.selector.Selector.acquire` does."""
     from matterloop.agent.campaign.acquisition import feature_model, select
 
     config = campaign.config
-    surrogate = campaign.surrogate
+    surrogate = campaign.selector.surrogate
     embedding, embedding_s = timed(surrogate.embed, structures)
     start = time.perf_counter()
     model = feature_model(surrogate.gps, surrogate.embeddings.shape[-1], len(config.computed))
     select(
         model,
-        campaign.features(embedding, values),
-        campaign.baseline_features(),
+        campaign.selector.features(embedding, values),
+        campaign.selector.baseline_features(),
         config.objectives,
         config.constraints,
         [*config.modelled, *config.computed],
@@ -428,26 +428,22 @@ def plot_breakdown(breakdown: dict[int, dict[str, float]], path: Path) -> None:
 def generated_candidates(campaign, count: int, args: argparse.Namespace):
     """``count`` structures from the campaign's generator as a Ray task (as the loop makes them)
     and the seconds it took; kept in the campaign directory and reused by a later run."""
-    from matterloop.agent.campaign.distributed import generate_structures, remote_call
+    from matterloop.agent.campaign.distributed import (
+        GenerationRequest,
+        generate_structures,
+        remote_call,
+    )
 
     saved = args.campaign / f"bench-generated-{count}-{args.steps}.json"
     if saved.is_file():
         record = json.loads(saved.read_text())
         print(f"generated structures and their seconds read from {saved}")
         return [Structure.from_dict(s) for s in record["structures"]], record["seconds"]
-    settings = campaign.config.generator
-    (generated, _), seconds = timed(
-        remote_call,
-        generate_structures,
-        settings.checkpoint,
-        count,
-        args.steps,
-        {},
-        settings.guidance,
-        args.batch_size,
-        campaign.config.seed,
-        settings.type_temperature,
+    settings = campaign.config.generator.model_copy(
+        update={"num_candidates": count, "steps": args.steps, "batch_size": args.batch_size}
     )
+    request = GenerationRequest(settings.checkpoint, settings, {}, campaign.config.seed)
+    (generated, _), seconds = timed(remote_call, generate_structures, request)
     saved.write_text(json.dumps({"seconds": seconds, "structures": generated}))
     print(f"generated {len(generated)} in {seconds:.0f} s ({args.steps} steps)", flush=True)
     return [Structure.from_dict(s) for s in generated], seconds

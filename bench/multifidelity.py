@@ -42,7 +42,6 @@ from bench.efficiency import HHI_HIT, MAGNETIC_DENSITY_HIT
 from matterloop.agent.campaign.config import CampaignConfig
 from matterloop.agent.campaign.confirm import confirm_front
 from matterloop.agent.campaign.loop import Campaign
-from matterloop.generator.evaluation import load_reference
 from matterloop.oracles.registry import OracleSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,10 +71,9 @@ def arm_config(arm: str, args: argparse.Namespace, rounds: int | None = None) ->
     return config
 
 
-def run(config: dict, directory: Path, reference) -> Campaign:
+def run(config: dict, directory: Path) -> Campaign:
     settings = CampaignConfig.model_validate({**config, "directory": directory})
     campaign = Campaign(settings, config)
-    campaign.reference = campaign.known = reference
     campaign.run()
     return campaign
 
@@ -86,14 +84,11 @@ def gpaw_spec() -> OracleSpec:
 
 
 def run_arms(args: argparse.Namespace) -> None:
-    reference = load_reference("mp_20")
     try:
-        first = run(arm_config("two_fidelity", args), args.out / "two_fidelity", reference)
+        first = run(arm_config("two_fidelity", args), args.out / "two_fidelity")
         rounds = len(first.store.summaries())
         dft_calls = len(first.store.evaluations())
-        second = run(
-            arm_config("chgnet_confirmed", args, rounds), args.out / "chgnet_confirmed", reference
-        )
+        second = run(arm_config("chgnet_confirmed", args, rounds), args.out / "chgnet_confirmed")
         top = dft_calls if int(second.table()["hit"].sum()) >= dft_calls else None
         confirmed = confirm_front(second.store.root, second.config, gpaw_spec(), top, Console())
         if top is None and len(confirmed.table) > dft_calls:

@@ -504,6 +504,11 @@ class CampaignConfig(StrictModel):
         screen_class = resolve_oracle_class(self.screen.name)
         return name in {p.name for p in declared_properties_for(screen_class, self.screen.settings)}
 
+    def round_seed(self, number: int) -> int:
+        """The seed of round ``number``'s generation and random draws, distinct per round and
+        campaign seed."""
+        return self.seed * 100_003 + number
+
     @property
     def campaign_dir(self) -> Path:
         return self.directory or Path("campaigns") / self.name

@@ -4,21 +4,23 @@
   back as they finish, so the driver persists each one the moment it returns.
 - Generation and adapter fine-tuning are Ray tasks that may request a GPU.
 
-``connect`` starts a local Ray instance or joins a cluster by address; workers get
-``OMP_NUM_THREADS`` (one thread per requested CPU) and ``HF_HUB_OFFLINE`` from the driver.
+``connect`` starts a local Ray instance or joins a cluster by address
+(:func:`matterloop.core.cluster.start_ray`; one BLAS/OpenMP thread per CPU an oracle task
+requests).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 from pymatgen.core import Structure
 
-from matterloop.agent.campaign.config import RaySettings
+from matterloop.agent.campaign.config import GeneratorSettings, RaySettings
 from matterloop.core.cluster import start_ray
 from matterloop.core.errors import MatterloopError
 from matterloop.core.result import OracleResult
@@ -90,42 +92,51 @@ def remote_call(
     return ray.get(task.remote(*args, **kwargs))
 
 
-def generate_structures(
-    model_path: Path | None,
-    count: int,
-    steps: int,
-    conditions: dict[str, Any],
-    guidance: float,
-    batch_size: int,
-    seed: int,
-    type_temperature: float,
-    elements: str | None,
-    wyckoff: bool = False,
-    compositions_first: bool = False,
-    known_dataset: str | None = None,
-    device: str = "cpu",
-    max_atoms: int | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """Sample ``count`` structures (as dicts, for transport) and the number the sampler dropped;
-    ``wyckoff``, ``compositions_first``, ``known_dataset``, ``device``, ``max_atoms``: see
-    :func:`matterloop.generator.guided.generate`."""
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One round's generation, carried whole to its Ray task.
+
+    Attributes:
+        model: the model file (None: the shipped base model).
+        settings: the campaign's generator settings (sampler steps, guidance, batch size, type
+            temperature, elements, Wyckoff and composition options).
+        targets: the property conditions of this round (empty: unconditional).
+        seed: this round's seed.
+        known_dataset: compositions to steer away from (``known_structures``), or None.
+        device: where the network runs (``"cpu"`` or ``"cuda"``).
+        max_atoms: the most sites a crystal may have (None: any).
+    """
+
+    model: Path | None
+    settings: GeneratorSettings
+    targets: dict[str, Any]
+    seed: int
+    known_dataset: str | None = None
+    device: str = "cpu"
+    max_atoms: int | None = None
+
+
+def generate_structures(request: GenerationRequest) -> tuple[list[dict[str, Any]], int]:
+    """Sample ``settings.num_candidates`` structures (as dicts, for transport) and the number the
+    sampler dropped (:func:`matterloop.generator.guided.generate`)."""
     from matterloop.generator.guided import generate
 
+    settings = request.settings
     result = generate(
-        model_path,
-        count,
-        steps=steps,
-        conditions=conditions or None,
-        guidance=guidance,
-        batch_size=batch_size,
-        seed=seed,
-        type_temperature=type_temperature,
-        elements=elements,
-        wyckoff=wyckoff,
-        compositions_first=compositions_first,
-        known_dataset=known_dataset,
-        device=device,
-        max_atoms=max_atoms,
+        request.model,
+        settings.num_candidates,
+        steps=settings.steps,
+        conditions=request.targets or None,
+        guidance=settings.guidance,
+        batch_size=settings.batch_size,
+        seed=request.seed,
+        type_temperature=settings.type_temperature,
+        elements=settings.elements,
+        wyckoff=settings.wyckoff,
+        compositions_first=settings.compositions_first,
+        known_dataset=request.known_dataset,
+        device=request.device,
+        max_atoms=request.max_atoms,
     )
     return [s.as_dict() for s in result.structures], result.num_dropped
 

@@ -141,9 +141,9 @@ def test_screening_draws_known_structures_per_round(tmp_path, data_dir):
         )
     )
     campaign = Campaign(config)
-    first = campaign.screened(0)
-    again = campaign.screened(0)
-    second = campaign.screened(1)
+    first = campaign.proposer.screened(0)
+    again = campaign.proposer.screened(0)
+    second = campaign.proposer.screened(1)
     assert len(first) == 5
     assert [s.composition for s in first] == [s.composition for s in again]
     assert [s.composition for s in first] != [s.composition for s in second]
