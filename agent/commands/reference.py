@@ -16,26 +16,24 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
 
-from pymatgen.core import Structure
 from rich.console import Console
-from rich.progress import MofNCompleteColumn, Progress
 
 from matterloop.agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
-from matterloop.core.cluster import ray_session
 from matterloop.core.config import load_yaml_config
-from matterloop.core.results_file import ResultRecord, append_result
 from matterloop.core.writer_lock import exclusive_writer
 from matterloop.data.paths import SPLITS
-from matterloop.oracles import OracleResult, OracleSpec, ReferenceHull
-from matterloop.oracles.distributed import label_chunks, make_chunks
+from matterloop.oracles import ReferenceHull
+from matterloop.oracles.references.build import (
+    RayOptions,
+    label_pending,
+    mode_specs,
+    reference_jobs,
+    results_path,
+)
 from matterloop.oracles.references.selection import dataset_entries, elemental_references
 from matterloop.oracles.registry import DEFAULT_ORACLE, OracleSettings, load_oracle
 from matterloop.oracles.results import outcome_line, read_results, repair_results
-
-DEFAULT_CHUNK = 32
-COLUMNS = Progress.get_default_columns()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -87,72 +85,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     build.add_argument(
         "--chunk-size",
         type=positive_int,
-        default=DEFAULT_CHUNK,
-        help=f"structures per Ray task (default {DEFAULT_CHUNK})",
+        default=RayOptions.chunk_size,
+        help=f"structures per Ray task (default {RayOptions.chunk_size})",
     )
     add_data_dir_argument(build)
     build.set_defaults(handler=run_build, relax=False)
-
-
-def results_path(out: Path) -> Path:
-    """``<name>.jsonl`` next to the hull file ``<name>.json.gz``."""
-    return out.with_name(out.name.split(".")[0] + ".jsonl")
-
-
-def mode_specs(name: str, settings: dict[str, Any]) -> dict[str, OracleSpec]:
-    """The oracle for single points (``static``) and for relaxations of positions and cell
-    (``relaxed``), from the user's settings."""
-    relax = {**(settings.get("relax") or {}), "relax_cell": True}
-    return {
-        "static": OracleSpec(name=name, settings={**settings, "relax": None}),
-        "relaxed": OracleSpec(name=name, settings={**settings, "relax": relax}),
-    }
-
-
-def label_pending(
-    jobs: dict[str, tuple[Structure, OracleSpec]],
-    results: dict[str, OracleResult],
-    out: Path,
-    args: argparse.Namespace,
-    console: Console,
-) -> None:
-    """Label the jobs whose keys are not in ``results`` as Ray tasks, appending to ``out``."""
-    pending: dict[str, list[tuple[str, Structure]]] = {}
-    specs: dict[str, OracleSpec] = {}
-    for key, (structure, spec) in jobs.items():
-        if key not in results:
-            mode = key.rsplit(":", 1)[1]
-            pending.setdefault(mode, []).append((key, structure))
-            specs[mode] = spec
-    total = sum(len(items) for items in pending.values())
-    if total < len(jobs):
-        console.print(f"{len(jobs) - total} of {len(jobs)} results already in {out}; skipped")
-    if not total:
-        return
-    chunks = [
-        chunk
-        for mode, items in pending.items()
-        for chunk in make_chunks(items, specs[mode], args.chunk_size)
-    ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        ray_session(args.workers, args.ray_address),
-        out.open("a", encoding="utf-8") as handle,
-        Progress(*COLUMNS, MofNCompleteColumn(), console=console) as progress,
-    ):
-        bar = progress.add_task(f"{args.oracle} on Ray", total=total)
-        for chunk, outcome in label_chunks(chunks):
-            if isinstance(outcome, str):
-                console.print(
-                    f"[yellow]warning:[/] {len(chunk.items)} structure(s) from "
-                    f"{chunk.items[0][0]} on not labeled, left for the next run: {outcome}",
-                    highlight=False,
-                )
-                continue
-            for (key, _), result in zip(chunk.items, outcome, strict=True):
-                append_result(handle, ResultRecord(key, result))
-                results[key] = result
-            progress.advance(bar, len(chunk.items))
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -185,15 +122,13 @@ def run_build(args: argparse.Namespace) -> int:
             "cannot place compounds containing them",
             highlight=False,
         )
-    mode = "relaxed" if args.relax else "static"
-    jobs = {f"{i}:{mode}": (s, specs[mode]) for i, s in entries.items()}
-    for reference in references.values():
-        jobs[f"{reference.material_id}:relaxed"] = (reference.structure, specs["relaxed"])
+    jobs = reference_jobs(entries, references, specs, args.relax)
     out = results_path(args.out)
     with exclusive_writer(out):
         repair_results(out, console)
         results = read_results(out, oracle.name, console)
-        label_pending(jobs, results, out, args, console)
+        ray = RayOptions(args.workers, args.ray_address, args.chunk_size)
+        label_pending(jobs, results, out, ray, console)
         ours = {key: results[key] for key in jobs if key in results}
         hull = ReferenceHull.from_results(ours.values())
         args.out.parent.mkdir(parents=True, exist_ok=True)
