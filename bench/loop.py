@@ -97,11 +97,11 @@ def stage_rows(summaries: Sequence[dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for summary in summaries:
-        seconds = summary["seconds"]
+        seconds = summary.seconds
         other = sum(seconds.get(stage, 0.0) for stage in STAGES)
         stages = " | ".join(f"{seconds.get(stage, 0.0):.1f}" for stage in STAGES[:3])
         rows.append(
-            f"| {summary['round']} | {summary['method']} | {summary['picks']} | {stages} "
+            f"| {summary.round} | {summary.method} | {summary.picks} | {stages} "
             f"| {seconds['oracle']:.1f} | {seconds.get('surrogate_refit', 0.0):.1f} "
             f"| {other:.1f} | {other / seconds['oracle']:.0%} |"
         )
@@ -132,7 +132,7 @@ def projection_rows(
     summaries: Sequence[dict[str, Any]], timings: dict[str, dict[str, float]], q: int, workers: int
 ) -> list[str]:
     """Non-oracle seconds of the mean round against a projected DFT oracle time per round."""
-    other = np.mean([sum(s["seconds"].get(stage, 0.0) for stage in STAGES) for s in summaries])
+    other = np.mean([sum(s.seconds.get(stage, 0.0) for stage in STAGES) for s in summaries])
     rows = [
         "| GPAW settings | cell | GPAW s per structure | projected oracle s per round "
         f"(q {q}, {workers} workers) | non-oracle s | non-oracle / oracle |",
@@ -156,7 +156,7 @@ def overhead(args: argparse.Namespace) -> None:
     wall = run_campaign(config, args.dir)
     summaries = CampaignStore(args.dir).summaries()
     print("\n".join(stage_rows(summaries)))
-    staged = sum(sum(s["seconds"].values()) for s in summaries)
+    staged = sum(sum(s.seconds.values()) for s in summaries)
     print(
         f"\ncampaign wall {wall:.0f} s; stages of the summaries {staged:.0f} s; the rest "
         f"{wall - staged:.0f} s (start-up, Ray, model loading, tables and plots)"

@@ -111,8 +111,8 @@ def dft_hits(frame: pd.DataFrame, magnetic: str) -> int:
 
 def loop_share(summaries: list[dict]) -> dict[str, float]:
     """Seconds of the loop's own stages and of the oracles, and their ratio."""
-    loop = sum(s["seconds"].get(k, 0.0) for s in summaries for k in LOOP_STAGES)
-    oracle = sum(s["seconds"].get(k, 0.0) for s in summaries for k in ("oracle", "screen"))
+    loop = sum(s.seconds.get(k, 0.0) for s in summaries for k in LOOP_STAGES)
+    oracle = sum(s.seconds.get(k, 0.0) for s in summaries for k in ("oracle", "screen"))
     return {"loop_s": loop, "oracle_wall_s": oracle, "loop_share": loop / oracle if oracle else 0}
 
 
@@ -130,9 +130,9 @@ def analyze(out: Path) -> dict:
     summaries = two.store.summaries()
     table = two.table()
     errors = [
-        (s["round"], s["fidelity"]["errors"].get("magnetic_density"))
+        (s.round, s.fidelity["errors"].get("magnetic_density"))
         for s in summaries
-        if s["fidelity"]["errors"].get("magnetic_density")
+        if s.fidelity["errors"].get("magnetic_density")
     ]
     results["two_fidelity"] = {
         "rounds": len(summaries),

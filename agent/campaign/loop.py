@@ -44,6 +44,7 @@ from matterloop.agent.campaign.schedule import RefitSchedule
 from matterloop.agent.campaign.screening import ScreenStage
 from matterloop.agent.campaign.selector import Selector
 from matterloop.agent.campaign.store import CampaignState, CampaignStore, Pick
+from matterloop.agent.campaign.summary import RoundSummary
 from matterloop.agent.campaign.tracking import CampaignTracker
 from matterloop.core.writer_lock import exclusive_writer
 from matterloop.oracles.hull import ReferenceHull
@@ -157,20 +158,20 @@ class Campaign:
         generator_model = self.schedule.maybe_learn(number, state, table)
         adapter_model = self.schedule.maybe_refit_adapters(number, state, table)
         summary = self.summarize(number, table, details, picks)
-        summary["seconds"] = {
+        summary.seconds = {
             **details.get("seconds", {}),
             **stage_seconds,
             "oracle": oracle_seconds,
             "surrogate_refit": refit_seconds,
         }
         if self.config.screen is not None:
-            summary["fidelity"] = self.screening.fidelity_summary(number, table)
-        summary["surrogate_checkpoint"] = checkpoint
-        summary["adapter_model"] = adapter_model
-        summary["generator_model"] = generator_model
+            summary.fidelity = self.screening.fidelity_summary(number, table)
+        summary.surrogate_checkpoint = checkpoint
+        summary.adapter_model = adapter_model
+        summary.generator_model = generator_model
         self.write_round_outputs(number, table)
-        self.store.save_summary(number, summary)
-        self.console.print(round_line(summary), highlight=False, soft_wrap=True)
+        self.store.save_summary(summary)
+        self.console.print(summary.line(), highlight=False, soft_wrap=True)
 
     def choose(self, number: int, state: CampaignState) -> tuple[list[Pick], dict[str, Any]]:
         """Generate, filter and score candidates; the picks of round ``number``."""
@@ -185,33 +186,33 @@ class Campaign:
     # ------------------------------------------------------------------------------ outputs
     def summarize(
         self, number: int, table: pd.DataFrame, details: dict[str, Any], picks: list[Pick]
-    ) -> dict[str, Any]:
+    ) -> RoundSummary:
         this_round = table[table["round"] == number]
         evaluated = len(this_round)
         novel = novel_rows(table)
-        return {
-            "round": number,
-            "method": details.get("method"),
-            "targets": details.get("targets", {}),
-            "candidates_generated": details.get("filter", {}).get("generated", 0),
-            "candidates_kept": details.get("filter", {}).get("kept", 0),
-            "sampler_dropped": details.get("sampler_dropped", 0),
-            "filter": details.get("filter", {}),
-            "picks": len(picks),
-            "evaluated": evaluated,
-            "oracle_failures": int((~this_round["ok"]).sum()),
-            "feasible_fraction": float(this_round["feasible"].mean()) if evaluated else 0.0,
-            "hit_rate": float(this_round["hit"].mean()) if evaluated else 0.0,
-            "total_oracle_calls": len(table),
-            "hits": int(table["hit"].sum()),
-            "novel_results": len(novel),
-            "known_results": int(table["novelty"].isin(KNOWN_NOVELTIES).sum()),
-            "stable_results": int(table["stable"].sum()),
-            "hypervolume": hypervolume(table, self.config.objectives),
-            "pareto_size": int(front_mask(table, self.config.objectives).sum()),
-            "novel_hypervolume": hypervolume(novel, self.config.objectives),
-            "novel_pareto_size": int(front_mask(novel, self.config.objectives).sum()),
-        }
+        return RoundSummary(
+            round=number,
+            method=details.get("method"),
+            targets=details.get("targets", {}),
+            candidates_generated=details.get("filter", {}).get("generated", 0),
+            candidates_kept=details.get("filter", {}).get("kept", 0),
+            sampler_dropped=details.get("sampler_dropped", 0),
+            filter=details.get("filter", {}),
+            picks=len(picks),
+            evaluated=evaluated,
+            oracle_failures=int((~this_round["ok"]).sum()),
+            feasible_fraction=float(this_round["feasible"].mean()) if evaluated else 0.0,
+            hit_rate=float(this_round["hit"].mean()) if evaluated else 0.0,
+            total_oracle_calls=len(table),
+            hits=int(table["hit"].sum()),
+            novel_results=len(novel),
+            known_results=int(table["novelty"].isin(KNOWN_NOVELTIES).sum()),
+            stable_results=int(table["stable"].sum()),
+            hypervolume=hypervolume(table, self.config.objectives),
+            pareto_size=int(front_mask(table, self.config.objectives).sum()),
+            novel_hypervolume=hypervolume(novel, self.config.objectives),
+            novel_pareto_size=int(front_mask(novel, self.config.objectives).sum()),
+        )
 
     def write_round_outputs(self, number: int, table: pd.DataFrame) -> None:
         directory = self.store.round_dir(number)
@@ -220,23 +221,3 @@ class Campaign:
         front_table(table, self.config.objectives).to_csv(directory / "front.csv", index=False)
         units = [quantity(o.name).unit for o in self.config.objectives]
         plot_fronts(table, self.config.objectives, directory / "pareto.png", units)
-
-
-def round_line(summary: dict[str, Any]) -> str:
-    """One line per finished round for the console."""
-    fidelity = summary.get("fidelity")
-    screened = (
-        f"{fidelity['screened']} screened, {fidelity['eligible']} eligible, "
-        f"{fidelity['sent_to_oracle']} to the oracle ({fidelity['method']}), "
-        if fidelity
-        else ""
-    )
-    return (
-        f"round {summary['round']}: {summary['candidates_generated']} generated, "
-        f"{summary['candidates_kept']} kept, {screened}{summary['evaluated']} evaluated "
-        f"({summary['method']}), {summary['oracle_failures']} failed; "
-        f"{summary['hits']} hit(s) so far, {summary['known_results']} known after relaxation; "
-        f"hypervolume {summary['hypervolume']:.4g} "
-        f"(novel only {summary['novel_hypervolume']:.4g}); "
-        f"front {summary['pareto_size']}"
-    )

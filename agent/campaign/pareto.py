@@ -8,9 +8,8 @@ objectives' reference points (BoTorch's exact box decomposition).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 
 from matterloop.agent.campaign.config import ObjectiveConfig
 from matterloop.agent.campaign.quantities import quantity
+from matterloop.agent.campaign.summary import RoundSummary
 
 
 def signed_values(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> torch.Tensor:
@@ -198,13 +198,13 @@ def hypervolume_trace(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]
 
 
 def hypervolume_figure(
-    summaries: Sequence[Mapping[str, Any]], unit: str, trace: Sequence[float] | None = None
+    summaries: Sequence[RoundSummary], unit: str, trace: Sequence[float] | None = None
 ) -> Figure:
     """Hypervolume (in ``unit``) against the number of oracle calls: a dot where each round of
     ``summaries`` ended (their ``round``, ``total_oracle_calls`` and ``hypervolume``), joined by
     steps; with ``trace``, the ``(n,)`` hypervolume after each call (:func:`hypervolume_trace`),
     the steps follow every call."""
-    rounds = [(s["round"], s["total_oracle_calls"], s["hypervolume"]) for s in summaries]
+    rounds = [(s.round, s.total_oracle_calls, s.hypervolume) for s in summaries]
     if trace is None:
         calls, volumes = [r[1] for r in rounds], [r[2] for r in rounds]
     else:

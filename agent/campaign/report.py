@@ -44,6 +44,7 @@ from matterloop.agent.campaign.pareto import (
 from matterloop.agent.campaign.quantities import quantity
 from matterloop.agent.campaign.report_page import PAGE
 from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.campaign.summary import RoundSummary
 from matterloop.core.results_file import ResultRecord
 from matterloop.oracles.hull import ReferenceHull
 
@@ -225,7 +226,7 @@ def front_section(
     return head, "\n".join(rows), " ".join(html.escape(n) for n in notes if n)
 
 
-def rounds_section(summaries: list[dict]) -> tuple[str, str]:
+def rounds_section(summaries: list[RoundSummary]) -> tuple[str, str]:
     """The rounds' table head and rows."""
     head = "".join(
         header(label, css="" if key == "method" else "num", sortable=False)
@@ -235,7 +236,7 @@ def rounds_section(summaries: list[dict]) -> tuple[str, str]:
     for summary in summaries:
         cells = []
         for key, _ in ROUND_COLUMNS:
-            value = summary.get(key)
+            value = getattr(summary, key)
             if key == "method":
                 cells.append(cell(value or "—"))
             elif isinstance(value, float):

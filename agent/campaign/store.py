@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 from pymatgen.core import Structure
 
+from matterloop.agent.campaign.summary import RoundSummary
 from matterloop.core.atomic import atomic_path
 from matterloop.core.errors import ConfigError, DataError
 from matterloop.core.journal import repair
@@ -205,13 +206,14 @@ class CampaignStore:
         data.pop("picks")
         return data
 
-    def save_summary(self, number: int, summary: dict[str, Any]) -> None:
-        write_text_atomic(self.round_dir(number) / "summary.json", json.dumps(summary, indent=2))
+    def save_summary(self, summary: RoundSummary) -> None:
+        path = self.round_dir(summary.round) / "summary.json"
+        write_text_atomic(path, json.dumps(summary.to_dict(), indent=2))
 
-    def summaries(self) -> list[dict[str, Any]]:
+    def summaries(self) -> list[RoundSummary]:
         """The summaries of the completed rounds, in order."""
         paths = sorted((self.root / "rounds").glob("*/summary.json"))
-        return [json.loads(p.read_text()) for p in paths]
+        return [RoundSummary.from_dict(json.loads(p.read_text())) for p in paths]
 
 
 def campaign_records(path: Path) -> list[ResultRecord]:

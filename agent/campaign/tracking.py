@@ -120,14 +120,9 @@ class CampaignTracker:
 
     def log_round(self, mlflow: Any, number: int, metrics: bool = True) -> None:
         """Log round ``number``: its artifacts, and its metrics (one batch) if ``metrics``."""
-        summary = next(s for s in self.store.summaries() if s["round"] == number)
+        summary = next(s for s in self.store.summaries() if s.round == number)
         if metrics:
-            values = {
-                key: float(value)
-                for key, value in flatten(summary).items()
-                if isinstance(value, int | float) and not isinstance(value, bool) and key != "round"
-            }
-            mlflow.log_metrics(values, step=number)
+            mlflow.log_metrics(summary.metrics(), step=number)
         directory = self.store.round_dir(number)
         artifact_path = f"round_{number:04d}"
         for name in ("pareto.png", "front.csv", "labels.csv", "summary.json"):
@@ -136,11 +131,11 @@ class CampaignTracker:
         for stage in ("picks", "oracle_picks"):  # oracle_picks: two fidelities
             if (directory / stage).is_dir():
                 mlflow.log_artifacts(str(directory / stage), f"{artifact_path}/{stage}")
-        until = [s for s in self.store.summaries() if s["round"] <= number]
+        until = [s for s in self.store.summaries() if s.round <= number]
         unit = hypervolume_unit(self.config.objectives)
         mlflow.log_figure(hypervolume_figure(until, unit), f"{artifact_path}/hypervolume.png")
         for key in ("surrogate_checkpoint", "adapter_model", "generator_model"):
-            if summary.get(key):
-                path = self.store.root / summary[key]
+            if getattr(summary, key):
+                path = self.store.root / getattr(summary, key)
                 log = mlflow.log_artifacts if Path(path).is_dir() else mlflow.log_artifact
                 log(str(path), f"{artifact_path}/{key}")

@@ -234,9 +234,9 @@ def run_status(args: argparse.Namespace) -> int:
     for header in (*columns.values(), "s"):
         table.add_column(header, justify="right", min_width=9 if header == "method" else None)
     for summary in store.summaries():
-        values = [summary.get(c, "—") for c in columns]
+        values = [getattr(summary, c) for c in columns]
         cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values]
-        seconds = sum(summary.get("seconds", {}).values())
+        seconds = sum(summary.seconds.values())
         table.add_row(*cells, f"{seconds:.0f}")
     console = Console()
     console.print(table)

@@ -68,25 +68,25 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
 
     store = CampaignStore(directory)
     summaries = store.summaries()
-    assert [s["round"] for s in summaries] == [0, 1, 2]
+    assert [s.round for s in summaries] == [0, 1, 2]
     evaluations = store.evaluations()
     for summary in summaries:  # random picks until 4 labels exist, then BoTorch
-        labels = sum(e.result.ok for e in evaluations if e.round < summary["round"])
-        assert summary["method"] == ("qLogNEHVI" if labels >= 4 else "initial design")
-    assert summaries[-1]["method"] == "qLogNEHVI"
+        labels = sum(e.result.ok for e in evaluations if e.round < summary.round)
+        assert summary.method == ("qLogNEHVI" if labels >= 4 else "initial design")
+    assert summaries[-1].method == "qLogNEHVI"
     ids = [e.id for e in evaluations]
-    assert len(ids) == len(set(ids)) == sum(s["picks"] for s in summaries) > 0
+    assert len(ids) == len(set(ids)) == sum(s.picks for s in summaries) > 0
     assert sorted(ids) == sorted(picks_of(store))
     assert all(e.result.provenance.oracle == "chgnet" for e in evaluations)
     # each result carries the novelty of its relaxed structure; hits and the novel front count
     # only novel results, and every round keeps its label table (E_hull as it was then)
     for evaluation in evaluations:
         assert evaluation.novelty in (NOVELTIES if evaluation.result.ok else {""})
-    assert summaries[-1]["hypervolume"] >= summaries[0]["hypervolume"] >= 0
+    assert summaries[-1].hypervolume >= summaries[0].hypervolume >= 0
     last = summaries[-1]
-    assert last["novel_results"] + last["known_results"] == sum(e.result.ok for e in evaluations)
-    assert 0 <= last["hits"] <= last["novel_results"]
-    assert 0 <= last["novel_hypervolume"] <= last["hypervolume"]
+    assert last.novel_results + last.known_results == sum(e.result.ok for e in evaluations)
+    assert 0 <= last.hits <= last.novel_results
+    assert 0 <= last.novel_hypervolume <= last.hypervolume
     assert (store.round_dir(2) / "labels.csv").is_file()
     assert (directory / "models" / "surrogate" / "surrogate.json").is_file()
     # adapters fitted on MP-20 labels steer round 0 already; the refit after round 1 continues
@@ -98,7 +98,7 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
     first = store.round_details(0)
     assert first["generator"].endswith("adapters_prior.pt")
     assert first["targets"] == {"hhi_production": "<3000"}  # no feasible label to pass yet
-    assert [s["adapter_model"] for s in summaries] == [None, "models/adapters_r0001.pt", None]
+    assert [s.adapter_model for s in summaries] == [None, "models/adapters_r0001.pt", None]
     refit = AdaptedGenerator.load(directory / "models" / "adapters_r0001.pt")
     labeled = sum(e.result.ok for e in evaluations if e.round <= 1)
     assert refit.info["structures"] == 2 * labeled
@@ -108,7 +108,7 @@ def test_campaign_end_to_end(tmp_path, mlflow_server, capsys, monkeypatch):
     assert details["targets"]["hhi_production"] == "<3000"
     # the generator learned from the rewarded results after round 1, before the adapter refit,
     # which trained the adapters on the new base network
-    assert [s["generator_model"] for s in summaries] == [None, "models/generator_r0001.pt", None]
+    assert [s.generator_model for s in summaries] == [None, "models/generator_r0001.pt", None]
     learned = AdaptedGenerator.load(directory / "models" / "generator_r0001.pt")
     assert len(learned.base.info["reward_finetuning"]) == 1
     assert same_weights(learned.base.model, refit.base.model)
@@ -156,7 +156,7 @@ def test_surrogate_prior_lets_botorch_pick_from_round_zero(tmp_path, capsys):
 
     store = CampaignStore(directory)
     # without the prior, 4 labels per quantity would be needed first (an initial design)
-    assert [s["method"] for s in store.summaries()] == ["qLogNEHVI", "qLogNEHVI"]
+    assert [s.method for s in store.summaries()] == ["qLogNEHVI", "qLogNEHVI"]
     for pick in store.picks(0):
         assert set(pick.predicted_mean) == {"magnetic_density", "e_above_hull"}
         assert 0 <= pick.predicted_std["magnetic_density"] < 1  # µB/Å³, learned from MP-20
@@ -228,9 +228,9 @@ def test_resume_after_sigkill_repeats_and_loses_nothing(tmp_path):
     assert len(ids) == len(set(ids))  # no oracle calculation repeated
     assert sorted(ids) == sorted(picks_of(store))  # every pick evaluated: calls = unique picks
     summaries = store.summaries()
-    assert [s["round"] for s in summaries] == [0, 1, 2]
+    assert [s.round for s in summaries] == [0, 1, 2]
     learned = [f"models/generator_r000{k}.pt" for k in range(3)]
-    assert [s["generator_model"] for s in summaries] == learned
+    assert [s.generator_model for s in summaries] == learned
     for number in (1, 2):  # round 1 chose its picks before the kill, round 2 after the resume
         assert store.round_details(number)["generator"].endswith(learned[number - 1])
     final = TrainedGenerator.load(directory / learned[-1])
@@ -264,8 +264,8 @@ def test_a_plugin_property_is_optimised_and_shown_with_its_unit(
         failure = evaluation.result.failure
         assert failure is None or failure.kind.value in {"invalid_property", "unsupported_element"}
     summaries = store.summaries()
-    assert summaries[-1]["method"] == "qLogNEHVI"  # the GP head fitted bulk_modulus labels
-    adapted = AdaptedGenerator.load(directory / summaries[0]["adapter_model"])
+    assert summaries[-1].method == "qLogNEHVI"  # the GP head fitted bulk_modulus labels
+    adapted = AdaptedGenerator.load(directory / summaries[0].adapter_model)
     assert list(adapted.model.specs) == ["bulk_modulus"]
 
     monkeypatch.setenv("COLUMNS", "80")
@@ -336,4 +336,4 @@ def test_campaign_with_a_plugin_oracle(tmp_path, capsys):
     assert len(ids) == len(set(ids)) and sorted(ids) == sorted(picks_of(store))
     assert [json.loads(line)["id"] for line in results.read_text().splitlines()] == ids
     assert len((directory / "results.duplicates.jsonl").read_text().splitlines()) == len(lines)
-    assert [s["round"] for s in store.summaries()] == [0, 1]
+    assert [s.round for s in store.summaries()] == [0, 1]

@@ -37,7 +37,7 @@ def test_a_campaign_runs_on_the_cluster_by_address(cluster, tmp_path):
     config = write_config(tmp_path / "c.yaml", campaign_config(directory, budget={"rounds": 1}))
     assert main(["run", str(config), "--ray-address", cluster.address]) == 0
     (summary,) = CampaignStore(directory).summaries()
-    assert summary["evaluated"] == summary["picks"] > 0
+    assert summary.evaluated == summary.picks > 0
 
 
 def test_generation_asking_for_gpus_the_cluster_lacks_stops_before_round_one(

@@ -27,6 +27,7 @@ from matterloop.agent.campaign.config import load_campaign_config
 from matterloop.agent.campaign.labels import label_table
 from matterloop.agent.campaign.pareto import front_mask
 from matterloop.agent.campaign.store import CampaignStore
+from matterloop.agent.campaign.summary import RoundSummary
 from matterloop.agent.campaign.tracking import CampaignTracker
 from matterloop.agent.cli import main
 from tests.agent.conftest import (
@@ -55,9 +56,9 @@ EXPECTED = {  # fault -> (failure kind or None when labeled, oracle attempts in 
 WARNING = "MLflow tracking at"
 
 
-def summary(number: int) -> dict:
+def summary(number: int) -> RoundSummary:
     """A round's summary as far as tracking reads it."""
-    return {"round": number, "hypervolume": 0.5 * number, "total_oracle_calls": 2 * number + 2}
+    return RoundSummary(round=number, hypervolume=0.5 * number, total_oracle_calls=2 * number + 2)
 
 
 def tracked_campaign(tmp_path: Path, uri: str, experiment: str, rounds: int = 3):
@@ -71,7 +72,7 @@ def tracked_campaign(tmp_path: Path, uri: str, experiment: str, rounds: int = 3)
     store = CampaignStore(config.campaign_dir)
     state = store.open(raw)
     for number in range(rounds):
-        store.save_summary(number, summary(number))
+        store.save_summary(summary(number))
     state.next_round = rounds
     return CampaignTracker(config, store), store, state
 
@@ -81,7 +82,7 @@ def test_unreachable_tracking_server_warns_once_and_leaves_rounds_pending(tmp_pa
     tracker, store, state = tracked_campaign(tmp_path, uri, "unreachable")
     tracker.log_rounds(state)
     state.next_round += 1  # another round completes; the server is still down
-    store.save_summary(3, summary(3))
+    store.save_summary(summary(3))
     tracker.log_rounds(state)
     warnings = [
         r.getMessage() for r in caplog.records if r.name == "matterloop.agent.campaign.tracking"
@@ -181,9 +182,9 @@ def test_campaign_under_faults_loses_and_repeats_nothing(tmp_path, server, drive
     state = store.load_state()
     assert (state.next_round, state.logged_rounds) == (ROUNDS, ROUNDS)
     summaries = store.summaries()
-    assert [s["round"] for s in summaries] == list(range(ROUNDS))
+    assert [s.round for s in summaries] == list(range(ROUNDS))
     picks = {p.id: (n, p) for n in range(ROUNDS) for p in store.picks(n)}
-    assert len(picks) == sum(s["picks"] for s in summaries) == ROUNDS * PICKS
+    assert len(picks) == sum(s.picks for s in summaries) == ROUNDS * PICKS
     records = [json.loads(line) for line in lines(results)]
     ids = [r["id"] for r in records]
     assert len(ids) == len(set(ids)) and set(ids) == set(picks)  # each pick's result exactly once
@@ -247,7 +248,7 @@ def test_campaign_under_faults_loses_and_repeats_nothing(tmp_path, server, drive
     printed = capsys.readouterr().out
     assert f"Pareto front: {len(front)} of {len(table)} labeled structures" in printed
     assert all(identifier in printed for identifier in front["id"])
-    assert summaries[-1]["pareto_size"] == len(front)
+    assert summaries[-1].pareto_size == len(front)
 
     # MLflow holds one run with every round's metrics exactly once (rounds 2 and 3 were logged
     # after the restart) and round 2's artifacts.
@@ -258,7 +259,7 @@ def test_campaign_under_faults_loses_and_repeats_nothing(tmp_path, server, drive
     for metric in ("hypervolume", "evaluated", "oracle_failures", "pareto_size"):
         history = client.get_metric_history(run.info.run_id, metric)
         assert sorted((m.step, m.value) for m in history) == [
-            (s["round"], float(s[metric])) for s in summaries
+            (s.round, float(getattr(s, metric))) for s in summaries
         ], metric
     assert run.data.params["acquisition.q"] == str(PICKS)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "round_0002")}

@@ -78,7 +78,7 @@ def test_two_fidelity_campaign_then_confirm(tmp_path, capsys):
         assert screened[evaluation.id].result.provenance.oracle == "chgnet"
         assert "hubbard_u_applied" in evaluation.result.provenance.settings
     summaries = store.summaries()
-    fidelity = summaries[1]["fidelity"]
+    fidelity = summaries[1].fidelity
     assert fidelity["screened"] == 3 and fidelity["sent_to_oracle"] == 1
     assert fidelity["cpu_seconds"]["oracle"] > 0 and fidelity["cpu_seconds"]["screen"] > 0
     errors = fidelity["errors"]["magnetic_density"]
