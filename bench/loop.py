@@ -222,8 +222,8 @@ def rocksalt(index: int) -> Structure:
 
 def utilization_batch(num: int, spec, workers: int) -> tuple[float, float, int]:
     """Evaluate ``num`` structures on Ray; (wall seconds, Σ oracle seconds, failures)."""
-    from matterloop.agent.campaign.config import RaySettings
     from matterloop.agent.campaign.distributed import evaluate_on_ray
+    from matterloop.agent.campaign.sections import RaySettings
 
     items = [(f"s{i:05d}", rocksalt(i)) for i in range(num)]
     start = time.perf_counter()
@@ -264,8 +264,8 @@ def startup(args: argparse.Namespace) -> None:
 def utilization(args: argparse.Namespace) -> None:
     import ray
 
-    from matterloop.agent.campaign.config import RaySettings
     from matterloop.agent.campaign.distributed import connect
+    from matterloop.agent.campaign.sections import RaySettings
 
     ideal = args.num * args.delay / args.workers
     print(
@@ -353,8 +353,8 @@ def perturbed_copies(structures: Sequence[Structure], count: int, seed: int) -> 
 def ray_driver(num_cpus: int) -> Iterator[None]:
     import ray
 
-    from matterloop.agent.campaign.config import RaySettings
     from matterloop.agent.campaign.distributed import connect
+    from matterloop.agent.campaign.sections import RaySettings
 
     connect(RaySettings(num_cpus=num_cpus))
     try:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from matterloop.agent.campaign.config import FilterSettings
 from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values
+from matterloop.agent.campaign.sections import FilterSettings
 from matterloop.generator.evaluation import (
     ReferenceSet,
     compositionally_valid,

@@ -20,7 +20,7 @@ from typing import Any
 import ray
 from pymatgen.core import Structure
 
-from matterloop.agent.campaign.config import GeneratorSettings, RaySettings
+from matterloop.agent.campaign.sections import GeneratorSettings, RaySettings
 from matterloop.core.cluster import start_ray
 from matterloop.core.errors import MatterloopError
 from matterloop.core.result import OracleResult

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from pymatgen.core import Lattice, Structure
 
 from matterloop.agent.campaign.candidates import filter_candidates
-from matterloop.agent.campaign.config import FilterSettings
+from matterloop.agent.campaign.sections import FilterSettings
 
 
 def rocksalt(cation: str, anion: str, a: float) -> Structure:

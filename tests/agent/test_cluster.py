@@ -12,8 +12,8 @@ import ray
 from pymatgen.core import Lattice, Structure
 from ray.cluster_utils import Cluster
 
-from matterloop.agent.campaign.config import RaySettings
 from matterloop.agent.campaign.distributed import MissingGPUError, connect, evaluate_on_ray
+from matterloop.agent.campaign.sections import RaySettings
 from matterloop.agent.campaign.store import CampaignStore
 from matterloop.agent.cli import main
 from matterloop.oracles.registry import OracleSpec

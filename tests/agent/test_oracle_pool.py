@@ -7,8 +7,8 @@ import pytest
 import ray
 from pymatgen.core import Lattice, Structure
 
-from matterloop.agent.campaign.config import RaySettings
 from matterloop.agent.campaign.distributed import connect, evaluate_on_ray
+from matterloop.agent.campaign.sections import RaySettings
 from matterloop.core.result import FailureKind
 from matterloop.oracles.registry import OracleSpec
 
