@@ -10,6 +10,9 @@ from pymatgen.core import Element
 from matterloop.data.properties import ConditionError
 from matterloop.generator.conditioning.properties import element_numbers
 
+FAST_STEPS = 100
+"""Reverse steps of a quick sample (``--fast``, and ``generator improve``'s default)."""
+
 
 def positive_int(text: str) -> int:
     value = int(text)
