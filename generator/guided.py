@@ -22,9 +22,7 @@ from matterloop.generator.compositions import (
 )
 from matterloop.generator.conditioning import (
     AdaptedGenerator,
-    FinetuneConfig,
     Target,
-    finetune,
     load_generator,
     parse_targets,
 )
@@ -49,7 +47,7 @@ MAX_RETRIES = 10
 """Batches in a row in which every crystal diverged before :func:`generate_batches` gives up."""
 RETRY_SEED_STRIDE = 1_000_000_007
 
-__all__ = ["GenerationResult", "finetune_adapters", "generate"]
+__all__ = ["GenerationResult", "generate"]
 
 Generator = TrainedGenerator | AdaptedGenerator
 
@@ -367,45 +365,3 @@ def composition_request(
     if elements is None or not compositions_first:
         return None
     return propose_compositions(elements, generator.num_atoms_probabilities, known())
-
-
-def load_start(base_path: str | Path | None, init_from: str | Path | None) -> Generator:
-    """What fine-tuning starts from: the adapted model ``init_from`` if given, else the base
-    model ``base_path`` (``None``: the shipped one)."""
-    if init_from is not None:
-        return AdaptedGenerator.load(Path(init_from))
-    return TrainedGenerator.load(Path(base_path) if base_path else default_checkpoint())
-
-
-def finetune_adapters(
-    base_path: str | Path | None,
-    structures: Sequence[Structure],
-    labels: Mapping[str, Sequence[float]],
-    properties: Sequence[str],
-    out: str | Path,
-    *,
-    steps: int = 300,
-    seed: int = 0,
-    init_from: str | Path | None = None,
-    device: str = "cpu",
-) -> Path:
-    """Fine-tune adapters for ``properties`` and write the adapted model file ``out``.
-
-    Args:
-        base_path: base model file (``None``: the shipped one); ignored with ``init_from``, whose
-            own base is used.
-        labels: property → one label per structure (``nan`` where unknown); chemical_system,
-            space_group and hhi need none (read off the structures).
-        init_from: an adapted model to continue from (its adapters and normalisation are kept;
-            new properties get fresh adapters).
-        device: where fine-tuning runs (``"cpu"``, ``"cuda"``, ``"auto"``).
-
-    Returns:
-        ``out`` as a Path.
-    """
-    start = load_start(base_path, init_from)
-    config = FinetuneConfig(steps=steps, seed=seed, device=device)
-    adapted = finetune(start, structures, labels, properties, config)
-    out = Path(out)
-    adapted.save(out)
-    return out

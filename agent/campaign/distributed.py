@@ -159,7 +159,7 @@ def fit_adapters(
     (None: all) of the training splits of the dataset ``prior``, on ``device``; returns the
     adapted model file."""
     from matterloop.data.labels import dataset_labeled_structures, merge_labeled
-    from matterloop.generator.guided import finetune_adapters
+    from matterloop.generator.conditioning.finetune import finetune_adapters
 
     parts = [([Structure.from_dict(s) for s in structures], labels)]
     if prior is not None:

@@ -30,13 +30,13 @@ from matterloop.generator.conditioning import (
     load_generator,
     split_condition,
 )
+from matterloop.generator.conditioning.finetune import load_start
 from matterloop.generator.conditioning.properties import element_numbers
 from matterloop.generator.devices import resolve_device
 from matterloop.generator.guided import (
     composition_request,
     default_model,
     generate_batches,
-    load_start,
     resolve_targets,
 )
 from matterloop.generator.pretrained import default_arrangements

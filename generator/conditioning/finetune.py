@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from pymatgen.core import Structure
@@ -28,6 +29,7 @@ from matterloop.generator.conditioning.adapters import AdapterConfig
 from matterloop.generator.conditioning.model_io import AdaptedGenerator
 from matterloop.generator.conditioning.properties import PropertySpec, PropertyValues
 from matterloop.generator.devices import resolve_device
+from matterloop.generator.pretrained import default_checkpoint
 from matterloop.generator.symmetry.templates import templates_by_group
 from matterloop.generator.training.model_io import TrainedGenerator
 from matterloop.generator.training.trainer import batch_indices, progress_bar
@@ -202,3 +204,47 @@ def training_examples(
     return TrainingExamples(
         crystals, model.encode(kept, len(usable)), len(structures) - len(usable)
     )
+
+
+def load_start(
+    base_path: str | Path | None, init_from: str | Path | None
+) -> TrainedGenerator | AdaptedGenerator:
+    """What fine-tuning starts from: the adapted model ``init_from`` if given, else the base
+    model ``base_path`` (``None``: the shipped one)."""
+    if init_from is not None:
+        return AdaptedGenerator.load(Path(init_from))
+    return TrainedGenerator.load(Path(base_path) if base_path else default_checkpoint())
+
+
+def finetune_adapters(
+    base_path: str | Path | None,
+    structures: Sequence[Structure],
+    labels: Mapping[str, Sequence[float]],
+    properties: Sequence[str],
+    out: str | Path,
+    *,
+    steps: int = 300,
+    seed: int = 0,
+    init_from: str | Path | None = None,
+    device: str = "cpu",
+) -> Path:
+    """Fine-tune adapters for ``properties`` and write the adapted model file ``out``.
+
+    Args:
+        base_path: base model file (``None``: the shipped one); ignored with ``init_from``, whose
+            own base is used.
+        labels: property → one label per structure (``nan`` where unknown); chemical_system,
+            space_group and hhi need none (read off the structures).
+        init_from: an adapted model to continue from (its adapters and normalisation are kept;
+            new properties get fresh adapters).
+        device: where fine-tuning runs (``"cpu"``, ``"cuda"``, ``"auto"``).
+
+    Returns:
+        ``out`` as a Path.
+    """
+    start = load_start(base_path, init_from)
+    config = FinetuneConfig(steps=steps, seed=seed, device=device)
+    adapted = finetune(start, structures, labels, properties, config)
+    out = Path(out)
+    adapted.save(out)
+    return out

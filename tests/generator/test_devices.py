@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from matterloop.agent.cli import main
+from matterloop.generator.conditioning.finetune import finetune_adapters
 from matterloop.generator.devices import DeviceError, resolve_device
-from matterloop.generator.guided import finetune_adapters, generate
+from matterloop.generator.guided import generate
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -16,8 +16,9 @@ from matterloop.generator.conditioning import (
     parse_targets,
     split_condition,
 )
+from matterloop.generator.conditioning.finetune import finetune_adapters
 from matterloop.generator.conditioning.targets import parse_target
-from matterloop.generator.guided import finetune_adapters, generate
+from matterloop.generator.guided import generate
 from matterloop.generator.model import CrystalState, classifier_free_guidance
 
 MAG = PropertySpec.fit("mag_density", np.linspace(0.0, 0.4, 101))
