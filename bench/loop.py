@@ -380,20 +380,22 @@ def score_seconds(
 ) -> dict[str, float]:
     """Seconds of the surrogate embedding and of qLogNEHVI choosing ``q`` picks among
     ``structures``, as :meth:`~matterloop.agent.campaign.selector.Selector.acquire` does."""
-    from matterloop.agent.campaign.acquisition import feature_model, select
+    import torch
+
+    from matterloop.agent.campaign.acquisition import select
 
     config = campaign.config
     surrogate = campaign.selector.surrogate
     embedding, embedding_s = timed(surrogate.embed, structures)
     start = time.perf_counter()
-    model = feature_model(surrogate.gps, surrogate.embeddings.shape[-1], len(config.computed))
+    columns = torch.tensor([values[name] for name in surrogate.computed], dtype=torch.double)
     select(
-        model,
-        campaign.selector.features(embedding, values),
-        campaign.selector.baseline_features(),
+        surrogate.model,
+        torch.cat([embedding, columns.reshape(len(surrogate.computed), -1).T], dim=-1),
+        surrogate.labeled_features(start=campaign.selector.prior_rows),
         config.objectives,
         config.constraints,
-        [*config.modelled, *config.computed],
+        surrogate.output_names,
         config.acquisition.q,
         config.acquisition.mc_samples,
         config.seed,

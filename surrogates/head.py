@@ -1,8 +1,8 @@
 """A calibrated Gaussian-process head on structure embeddings, one GP per target.
 
 The GP is a BoTorch ``SingleTaskGP`` on the ``d`` embedding columns of the feature tensor
-(a ``FilterFeatures`` input transform drops the trailing HHI column, so the GP accepts the
-``(..., n, d + 1)`` features that every objective of the surrogate shares), with normalized
+(a ``FilterFeatures`` input transform drops the columns after them, so the GP accepts the
+``(..., n, d + k)`` features that every output of the surrogate shares), with normalized
 inputs, standardized outcomes and a scaled RBF kernel with BoTorch's dimension-scaled prior.
 
 Calibration: hyperparameters are fitted on one part of the labels (at most a fixed number, so that
@@ -32,8 +32,8 @@ from torch.distributions import Normal
 
 
 def gp_inputs(embeddings: torch.Tensor) -> torch.Tensor:
-    """``(n, d + 1)`` GP training inputs: the embeddings and a zero column in the HHI slot,
-    which the GP's ``FilterFeatures`` transform drops."""
+    """``(n, d + 1)`` GP training inputs: the embeddings and a zero column after them, which the
+    GP's ``FilterFeatures`` transform drops (as it drops every column after the embedding)."""
     return torch.cat([embeddings, embeddings.new_zeros(len(embeddings), 1)], dim=-1)
 
 

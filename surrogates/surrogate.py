@@ -1,10 +1,13 @@
-"""The surrogate the agent queries and refits: a MatGL embedding, GP heads and the HHI objective.
+"""The surrogate the agent queries and refits: a MatGL embedding, GP heads and exact columns.
 
-Candidates are structures; BoTorch sees their *features* ``X``, ``(n, d + 1)`` float64: the
-``d``-dimensional embedding of :func:`matterloop.surrogates.network.embed` followed by the
-production HHI. Compute features once per candidate set; :attr:`Surrogate.model` is a BoTorch
-``ModelList`` on them with outputs ``(*targets, hhi_production)``, ready for acquisition functions
-such as ``qLogNoisyExpectedHypervolumeImprovement`` and ``optimize_acqf_discrete``.
+Candidates are structures; BoTorch sees their *features* ``X``, ``(n, d + k)`` float64: the
+``d``-dimensional embedding of :func:`matterloop.surrogates.network.embed` followed by ``k``
+quantities computed exactly from each structure (:mod:`matterloop.data.computed`; by default the
+production HHI). Compute features once per candidate set; :attr:`Surrogate.model` is a BoTorch
+``ModelList`` on them with outputs ``(*targets, *computed)``: a calibrated GP per target, reading
+the embedding, then a deterministic model per computed quantity, reading its column. It is ready
+for acquisition functions such as ``qLogNoisyExpectedHypervolumeImprovement`` and
+``optimize_acqf_discrete``; :meth:`Surrogate.labeled_features` are their ``X_baseline``.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ from matgl.models import MatGLModel
 from pymatgen.core import Structure
 
 from matterloop.core.checkpoint import load_tensors
+from matterloop.data.computed import computed_columns
 from matterloop.data.quantities import canonical_name, stored_names
+from matterloop.surrogates.columns import column_model
 from matterloop.surrogates.config import HeadConfig
 from matterloop.surrogates.errors import SurrogateError
 from matterloop.surrogates.head import HeadData, fit_head, restore_head
-from matterloop.surrogates.hhi import HHIFeatureModel, hhi_column
 from matterloop.surrogates.network import check_network, embed, load_network, save_network
 
 CHECKPOINT_FORMAT = 1
 MIN_LABELS = 4  # per target: at least one for calibration and three for fitting
 HHI_OUTPUT = "hhi_production"
+"""The computed column of a surrogate built without naming its own."""
 
 
 @dataclass(frozen=True)
@@ -55,40 +60,70 @@ class Surrogate:
     Args:
         network: an intensive MatGL model; only its embedding is used, so its outputs need not
             be the targets (a network trained on formation energy can featurize for E_hull).
-        targets: quantity names (aliases become canonical: generator.data.quantities), in the
-            order of the model's outputs.
+        targets: quantity names (aliases become canonical: :mod:`matterloop.data.quantities`),
+            in the order of the model's outputs.
         head: GP head settings.
+        computed: the quantities computed from a structure that follow the embedding in the
+            features (:mod:`matterloop.data.computed`), in the order of the model's outputs.
     """
 
     def __init__(
-        self, network: MatGLModel, targets: Sequence[str], head: HeadConfig | None = None
+        self,
+        network: MatGLModel,
+        targets: Sequence[str],
+        head: HeadConfig | None = None,
+        computed: Sequence[str] = (HHI_OUTPUT,),
     ) -> None:
         check_network(network)
         self.network = network.eval()
         self.targets = [canonical_name(t) for t in targets]
+        self.computed = [canonical_name(c) for c in computed]
         self.head = head or HeadConfig()
         self.embeddings = torch.empty(0, 0, dtype=torch.double)
         self.labels = torch.empty(0, len(self.targets), dtype=torch.double)
+        self.computed_values = torch.empty(0, len(self.computed), dtype=torch.double)
         self.gps: list[SingleTaskGP] = []
         self.scales: dict[str, float] = {}
 
     @property
     def output_names(self) -> list[str]:
-        """Names of the outputs of :attr:`model`: the targets, then the HHI."""
-        return [*self.targets, HHI_OUTPUT]
+        """Names of the outputs of :attr:`model`: the targets, then the computed quantities."""
+        return [*self.targets, *self.computed]
+
+    @property
+    def fitted(self) -> bool:
+        """Whether the GP heads are fitted (:meth:`refit`), so that :attr:`model` exists."""
+        return bool(self.gps)
 
     def embed(self, structures: Sequence[Structure], progress: bool = False) -> torch.Tensor:
         """``(n, d)`` float64 embeddings."""
         return embed(self.network, structures, self.head.embed_batch_size, progress)
 
-    def features(self, structures: Sequence[Structure]) -> torch.Tensor:
-        """``(n, d + 1)`` float64 features: embedding, then production HHI.
+    def features(
+        self,
+        structures: Sequence[Structure],
+        computed: Mapping[str, Sequence[float]] | None = None,
+    ) -> torch.Tensor:
+        """``(n, d + k)`` float64 features: embedding, then the computed quantities, taken from
+        ``computed`` (``{name: (n,)}``) where given there, else computed.
 
         Raises:
-            HHIError: if a structure's HHI is undefined (e.g. it contains H).
+            UndefinedQuantity: a computed quantity is undefined for a structure (e.g. the HHI of
+                a hydride: ``HHIError``), naming every such structure.
         """
-        hhi = hhi_column(structures)
-        return torch.cat([self.embed(structures), hhi], dim=-1)
+        columns = [
+            torch.tensor(computed[name], dtype=torch.double)
+            if computed is not None and name in computed
+            else computed_columns(structures, [name])[:, 0]
+            for name in self.computed
+        ]
+        return torch.cat([self.embed(structures), *(c.unsqueeze(-1) for c in columns)], dim=-1)
+
+    def labeled_features(self, start: int = 0) -> torch.Tensor:
+        """``(m, d + k)`` features of the labeled rows from row ``start`` on (in the order they
+        were added) whose computed quantities are all defined: acquisition's ``X_baseline``."""
+        features = torch.cat([self.embeddings[start:], self.computed_values[start:]], dim=-1)
+        return features[~features.isnan().any(dim=-1)]
 
     def add(
         self, structures: Sequence[Structure], labels: Mapping[str, Sequence[float] | np.ndarray]
@@ -100,19 +135,33 @@ class Surrogate:
         if missing:
             raise SurrogateError(f"labels missing for {', '.join(sorted(missing))}")
         values = np.stack([np.asarray(labels[keys[t]], dtype=float) for t in self.targets], -1)
-        self.add_embedded(self.embed(structures), torch.as_tensor(values))
+        self.add_embedded(self.embed(structures), torch.as_tensor(values), structures)
 
-    def add_embedded(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
-        """Add ``(n, d)`` embeddings with ``(n, T)`` labels (NaN where unknown)."""
+    def add_embedded(
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        structures: Sequence[Structure] | None = None,
+    ) -> None:
+        """Add ``(n, d)`` embeddings with ``(n, T)`` labels (NaN where unknown) and, from the
+        labeled ``structures`` where given, their computed quantities (NaN where undefined or
+        without structures; such rows are left out of :meth:`labeled_features`)."""
         if labels.shape != (len(embeddings), len(self.targets)):
             raise SurrogateError(
                 f"labels of shape {tuple(labels.shape)} do not match {len(embeddings)} "
                 f"embeddings and {len(self.targets)} targets"
             )
+        if structures is not None and len(structures) != len(embeddings):
+            raise SurrogateError(f"{len(structures)} structures for {len(embeddings)} embeddings")
+        if structures is None:
+            computed = torch.full((len(embeddings), len(self.computed)), torch.nan)
+        else:
+            computed = computed_columns(structures, self.computed, undefined_as_nan=True)
         if len(self.embeddings) == 0:
             self.embeddings = self.embeddings.new_empty(0, embeddings.shape[-1])
         self.embeddings = torch.cat([self.embeddings, embeddings.double()])
         self.labels = torch.cat([self.labels, labels.double()])
+        self.computed_values = torch.cat([self.computed_values, computed.double()])
 
     def head_data(self, target: int) -> HeadData:
         """The labeled rows of one target, split at random (seeded) for fitting/calibration."""
@@ -157,15 +206,16 @@ class Surrogate:
 
     @property
     def model(self) -> ModelList:
-        """BoTorch model on ``(..., n, d + 1)`` features with outputs :attr:`output_names`."""
+        """BoTorch model on ``(..., n, d + k)`` features with outputs :attr:`output_names`."""
         if not self.gps:
             raise SurrogateError("the surrogate has no fitted heads: call refit() first")
-        return ModelList(*self.gps, HHIFeatureModel())
+        d = self.embeddings.shape[-1]
+        return ModelList(*self.gps, *(column_model(d + j) for j in range(len(self.computed))))
 
     def predict(
         self, features: torch.Tensor, observation_noise: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(n, T)`` posterior mean and standard deviation of the targets at ``(n, d + 1)``
+        """``(n, T)`` posterior mean and standard deviation of the targets at ``(n, d + k)``
         features; with ``observation_noise`` the spread of a new label, else of the latent mean."""
         if not self.gps:
             raise SurrogateError("the surrogate has no fitted heads: call refit() first")
@@ -186,6 +236,7 @@ class Surrogate:
             {
                 "embeddings": self.embeddings,
                 "labels": self.labels,
+                "computed_values": self.computed_values,
                 "gp_states": [gp.state_dict() for gp in self.gps],
             },
             path / "head.pt",
@@ -193,6 +244,7 @@ class Surrogate:
         meta = {
             "format": CHECKPOINT_FORMAT,
             "targets": self.targets,
+            "computed": self.computed,
             "head": self.head.model_dump(),
             "scales": self.scales,
         }
@@ -204,7 +256,7 @@ class Surrogate:
 
         Raises:
             SurrogateError: ``path`` is not a surrogate checkpoint folder, or its parts disagree.
-            generator.training.checkpoint.CheckpointError: a tensor file that is corrupt or holds
+            matterloop.core.checkpoint.CheckpointError: a tensor file that is corrupt or holds
                 pickled objects (refused without running them).
         """
         path = Path(path)
@@ -224,8 +276,15 @@ class Surrogate:
         network = load_network(path / "network")
         state = load_tensors(path / "head.pt")
         try:
-            surrogate = cls(network, meta["targets"], HeadConfig(**meta["head"]))
+            surrogate = cls(
+                network,
+                meta["targets"],
+                HeadConfig(**meta["head"]),
+                meta.get("computed", [HHI_OUTPUT]),
+            )
             surrogate.add_embedded(state["embeddings"], state["labels"])
+            if "computed_values" in state:
+                surrogate.computed_values = state["computed_values"]
             surrogate.gps = [
                 restore_head(surrogate.head_data(i), gp_state)
                 for i, gp_state in enumerate(state["gp_states"])

@@ -2,9 +2,10 @@
 
 Candidates and labeled structures are points in a feature space ``X``, ``(n, d + k)`` float64:
 the surrogate's ``d``-dimensional structure embedding, then the ``k`` computed quantities (e.g.
-HHI). The BoTorch model is a ``ModelList`` whose outputs are the modelled (oracle) quantities —
-calibrated GP heads that read the embedding columns — followed by one deterministic model per
-computed quantity that reads its column.
+HHI). The BoTorch model is the surrogate's ``ModelList``
+(:attr:`matterloop.surrogates.surrogate.Surrogate.model`) whose outputs are the modelled (oracle)
+quantities — calibrated GP heads that read the embedding columns — followed by one deterministic
+model per computed quantity that reads its column.
 
 With two or more objectives the acquisition function is qLogNEHVI (noisy expected hypervolume
 improvement, log form); with one it is qLogNEI. Before the campaign has labels of its own (the
@@ -32,23 +33,11 @@ from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpected
 from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
 from botorch.acquisition.multi_objective.objective import GenericMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
-from botorch.models import ModelList
-from botorch.models.deterministic import GenericDeterministicModel
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf_discrete
 from botorch.sampling.get_sampler import get_sampler
 
 from matterloop.agent.campaign.config import ConstraintConfig, ObjectiveConfig
-
-
-def column_model(column: int) -> GenericDeterministicModel:
-    """A deterministic model whose single output is column ``column`` of ``X``."""
-    return GenericDeterministicModel(lambda X: X[..., column : column + 1], num_outputs=1)
-
-
-def feature_model(gps: Sequence[Model], embedding_dim: int, num_computed: int) -> ModelList:
-    """The model of the module docstring: ``gps`` then one column model per computed quantity."""
-    return ModelList(*gps, *(column_model(embedding_dim + j) for j in range(num_computed)))
 
 
 def acquisition_name(objectives: Sequence[ObjectiveConfig]) -> str:

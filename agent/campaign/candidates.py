@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 
-from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values
 from matterloop.agent.campaign.sections import FilterSettings
+from matterloop.core.errors import UndefinedQuantity
+from matterloop.data.computed import computed_values
 from matterloop.generator.evaluation import (
     ReferenceSet,
     compositionally_valid,
@@ -86,7 +87,7 @@ def filter_candidates(
             report.not_charge_balanced += 1
             continue
         try:
-            rows.append(function_values(structure, list(computed)))
+            rows.append(computed_values(structure, list(computed)))
         except UndefinedQuantity:
             report.undefined_quantity += 1
             continue

@@ -37,8 +37,8 @@ from botorch.models import ModelList
 from matgl.models import MatGLModel
 from pymatgen.core import Structure
 
-from matterloop.agent.campaign.acquisition import column_model
 from matterloop.agent.campaign.config import CampaignConfig
+from matterloop.surrogates.columns import column_model
 from matterloop.surrogates.surrogate import Surrogate
 
 SCREEN_PREFIX = "screen:"
@@ -100,7 +100,7 @@ class ScreenToOracle:
     def build(cls, network: MatGLModel, config: CampaignConfig, exact: Sequence[str]) -> Self:
         """An empty model whose heads read ``network``'s embedding."""
         learned = [name for name in config.modelled if name not in exact]
-        return cls(Surrogate(network, learned, config.surrogate.head), config, exact)
+        return cls(Surrogate(network, learned, config.surrogate.head, computed=()), config, exact)
 
     def inputs(self, structures: Sequence[Structure], screen: pd.DataFrame) -> torch.Tensor:
         """``(n, d + k)`` GP inputs: embedding, then the screen's transferred values (``screen``

@@ -34,10 +34,11 @@ from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Composition, Structure
 
 from matterloop.agent.campaign.config import CampaignConfig
-from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values, oracle_values
-from matterloop.core.errors import ConfigError
+from matterloop.agent.campaign.quantities import oracle_values
+from matterloop.core.errors import ConfigError, UndefinedQuantity
 from matterloop.core.result import OracleResult
 from matterloop.core.results_file import ResultRecord
+from matterloop.data.computed import computed_values
 from matterloop.generator.evaluation import MATCHER_SETTINGS, Novelty, ReferenceSet, novelty_of
 from matterloop.oracles.hull import ReferenceHull
 from matterloop.oracles.references import SHIPPED_HULLS, load_hull
@@ -182,7 +183,7 @@ def label_row(
     row["e_hull_from"] = e_hull_from if not math.isnan(e_above_hull) else ""
     for name in config.computed:
         try:
-            row.update(function_values(structure, [name]))
+            row.update(computed_values(structure, [name]))
         except UndefinedQuantity:
             row[name] = math.nan
     objectives = [row[o.name] for o in config.objectives]

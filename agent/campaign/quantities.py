@@ -4,10 +4,10 @@
   oracle relaxed and labeled the structure); for unlabeled candidates the surrogate predicts them.
   Besides the built-in ones, every property the campaign's oracle declares
   (:mod:`matterloop.oracles.properties`) is one, with its unit (:func:`declare_oracle_properties`).
-- ``function`` quantities are computed exactly from a structure (its composition, its density).
-
-A config may also name any function ``"package.module:function"`` taking a pymatgen
-``Structure`` and returning a float: a deterministic quantity of the user's own.
+- ``function`` quantities are computed exactly from a structure (its composition, its density;
+  :mod:`matterloop.data.computed`). A config may also name any function
+  ``"package.module:function"`` taking a pymatgen ``Structure`` and returning a float: a
+  deterministic quantity of the user's own.
 """
 
 from __future__ import annotations
@@ -18,19 +18,14 @@ from typing import Literal
 
 from pymatgen.core import Structure
 
-from matterloop.core.imports import import_object
+from matterloop.core.errors import UndefinedQuantity
 from matterloop.core.result import OracleResult
-from matterloop.data.hhi import HHIError, hhi_production
+from matterloop.data.computed import BUILT_IN, structure_function
 from matterloop.data.quantities import KNOWN_QUANTITIES, canonical_name
 from matterloop.oracles.hull import ReferenceHull
 from matterloop.oracles.properties import OracleProperty
 
 Source = Literal["oracle", "function"]
-
-
-class UndefinedQuantity(ValueError):
-    """A quantity that has no value for a structure (e.g. HHI of a hydride, E_hull of a
-    composition with no elemental reference)."""
 
 
 @dataclass(frozen=True)
@@ -65,13 +60,6 @@ def e_above_hull(result: OracleResult, hull: ReferenceHull | None) -> float | No
 def absolute_magnetization(result: OracleResult, _hull: ReferenceHull | None) -> float | None:
     total = result.total_magnetization
     return None if total is None else abs(total)
-
-
-def hhi(structure: Structure) -> float:
-    try:
-        return hhi_production(structure)
-    except HHIError as exc:
-        raise UndefinedQuantity(str(exc)) from exc
 
 
 def unit(name: str) -> str:
@@ -114,10 +102,10 @@ QUANTITIES: dict[str, Quantity] = {
             "hhi_production",
             unit("hhi_production"),
             "function",
-            from_structure=hhi,
+            from_structure=BUILT_IN["hhi_production"],
             label="HHI",
         ),
-        Quantity("density", unit("density"), "function", from_structure=lambda s: float(s.density)),
+        Quantity("density", unit("density"), "function", from_structure=BUILT_IN["density"]),
     )
 }
 """The built-in quantities; their names and units are those of
@@ -161,8 +149,7 @@ def quantity(name: str) -> Quantity:
     if name in DECLARED:
         return DECLARED[name]
     if ":" in name:
-        function = import_object(name)
-        return Quantity(name, "", "function", from_structure=function)
+        return Quantity(name, "", "function", from_structure=structure_function(name))
     raise ValueError(f"unknown quantity {name!r}; known: {', '.join(sorted(QUANTITIES))}")
 
 
@@ -175,12 +162,3 @@ def oracle_values(
         value = quantity(name).from_result(result, hull) if result.ok else None
         values[name] = float("nan") if value is None else float(value)
     return values
-
-
-def function_values(structure: Structure, names: list[str]) -> dict[str, float]:
-    """Deterministic quantities of a structure.
-
-    Raises:
-        UndefinedQuantity: if one of them has no value for this structure.
-    """
-    return {name: float(quantity(name).from_structure(structure)) for name in names}

@@ -1,11 +1,11 @@
 """Which candidates a round labels: :class:`Selector`, the picks' surrogate and acquisition.
 
 The surrogate (MatGL embeddings with a GP head per modelled quantity, the prior dataset's labels
-included) learns every new label before a round chooses; BoTorch's qLogNEHVI (qLogNEI with one
-objective) then picks ``acquisition.q`` candidates (``fidelity.screened`` with a screen) on
-``(n, d + k)`` features, the embedding followed by the computed quantities. Before every modelled
-quantity has ``acquisition.initial_labels`` labels the picks are drawn at random (the initial
-design).
+included, and a column per computed quantity) learns every new label before a round chooses;
+BoTorch's qLogNEHVI (qLogNEI with one objective) then picks ``acquisition.q`` candidates
+(``fidelity.screened`` with a screen) with the surrogate's own model on its ``(n, d + k)``
+features, the embedding followed by the computed quantities. Before every modelled quantity has
+``acquisition.initial_labels`` labels the picks are drawn at random (the initial design).
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from matterloop.agent.campaign.acquisition import acquisition_name, feature_model, select
+from matterloop.agent.campaign.acquisition import acquisition_name, select
 from matterloop.agent.campaign.candidates import Candidates
 from matterloop.agent.campaign.config import CampaignConfig
 from matterloop.agent.campaign.labeled import CampaignLabels
 from matterloop.agent.campaign.prior import prior_labels
-from matterloop.agent.campaign.quantities import UndefinedQuantity, function_values
 from matterloop.agent.campaign.store import CampaignStore, Pick
 from matterloop.surrogates.network import load_network
 from matterloop.surrogates.pretrained import default_network
@@ -41,7 +40,7 @@ class Selector:
         self.labels = labels
         self.console = console
         self.surrogate: Surrogate | None = None
-        self.surrogate_ids: list[str] = []  # labeled rows, after the prior's rows
+        self.surrogate_ids: list[str] = []  # labeled rows (as generated), after the prior's rows
         self.prior_rows = 0
 
     def acquire(
@@ -58,29 +57,25 @@ class Selector:
         if not structures or q <= 0:
             return [], "none"
         self.refit_surrogate()
-        ready = self.surrogate is not None and self.surrogate.gps
-        if acquisition.kind == "random" or not ready:
+        surrogate = self.surrogate
+        if acquisition.kind == "random" or surrogate is None or not surrogate.fitted:
             rng = np.random.default_rng(self.config.round_seed(number))
             chosen = rng.choice(len(structures), size=min(q, len(structures)), replace=False)
             picks = [Pick(f"r{number:04d}-{i:02d}", structures[j]) for i, j in enumerate(chosen)]
             return picks, "random" if acquisition.kind == "random" else "initial design"
-        features = self.features(self.surrogate.embed(structures), candidates.values)
-        outputs = [*self.config.modelled, *self.config.computed]
-        model = feature_model(
-            self.surrogate.gps, self.surrogate.embeddings.shape[-1], len(self.config.computed)
-        )
+        features = surrogate.features(structures, candidates.values)
         chosen, _ = select(
-            model,
+            surrogate.model,
             features,
-            self.baseline_features(),
+            surrogate.labeled_features(start=self.prior_rows),
             self.config.objectives,
             self.config.constraints,
-            outputs,
+            surrogate.output_names,
             q,
             acquisition.mc_samples,
             self.config.seed + number,
         )
-        mean, std = self.surrogate.predict(features[chosen])
+        mean, std = surrogate.predict(features[chosen])
         picks = [
             Pick(
                 f"r{number:04d}-{i:02d}",
@@ -96,7 +91,7 @@ class Selector:
         """A surrogate without fitted heads, holding the prior dataset's labels if any."""
         settings = self.config.surrogate
         network = load_network(settings.network or default_network())
-        surrogate = Surrogate(network, self.config.modelled, settings.head)
+        surrogate = Surrogate(network, self.config.modelled, settings.head, self.config.computed)
         if settings.prior is not None:
             structures, labels = prior_labels(
                 settings.prior,
@@ -109,31 +104,9 @@ class Selector:
             self.console.print(
                 f"surrogate: {len(structures)} labeled {settings.prior} structures join the heads"
             )
-            surrogate.add_embedded(surrogate.embed(structures), torch.as_tensor(labels))
+            surrogate.add_embedded(surrogate.embed(structures), torch.as_tensor(labels), structures)
             self.prior_rows = len(structures)
         return surrogate
-
-    def features(self, embedding: torch.Tensor, computed: dict[str, list[float]]) -> torch.Tensor:
-        """``(n, d + k)`` features: the ``(n, d)`` embedding, then the computed quantities."""
-        columns = [
-            torch.tensor(computed[name], dtype=torch.double) for name in self.config.computed
-        ]
-        return torch.cat([embedding, *(c.unsqueeze(-1) for c in columns)], dim=-1)
-
-    def baseline_features(self) -> torch.Tensor:
-        """Features of the labeled structures (as generated, before relaxation); rows with an
-        undefined computed quantity are left out."""
-        evaluations = {e.id: e for e in self.labels.first_stage()[0]}
-        computed: dict[str, list[float]] = {name: [] for name in self.config.computed}
-        for identifier in self.surrogate_ids:
-            structure = evaluations[identifier].result.initial_structure
-            for name in self.config.computed:
-                try:
-                    computed[name].append(function_values(structure, [name])[name])
-                except UndefinedQuantity:
-                    computed[name].append(float("nan"))
-        features = self.features(self.surrogate.embeddings[self.prior_rows :], computed)
-        return features[~features.isnan().any(dim=-1)]
 
     def refit_surrogate(self) -> str | None:
         """Add the labels the surrogate has not seen and refit its heads once every modelled
@@ -146,13 +119,17 @@ class Selector:
         evaluations = [e for e in records if e.id not in seen]
         if evaluations:
             labels = table.loc[[e.id for e in evaluations], self.config.modelled]
-            embedding = self.surrogate.embed([e.result.initial_structure for e in evaluations])
-            self.surrogate.add_embedded(embedding, torch.tensor(labels.to_numpy(dtype=float)))
+            structures = [e.result.initial_structure for e in evaluations]
+            self.surrogate.add_embedded(
+                self.surrogate.embed(structures),
+                torch.tensor(labels.to_numpy(dtype=float)),
+                structures,
+            )
             self.surrogate_ids += [e.id for e in evaluations]
         counts = (~self.surrogate.labels.isnan()).sum(dim=0)
         if len(counts) == 0 or int(counts.min()) < self.config.acquisition.initial_labels:
             return None
-        if evaluations or not self.surrogate.gps:
+        if evaluations or not self.surrogate.fitted:
             self.surrogate.refit()
             self.surrogate.save(self.store.models_dir / "surrogate")
         return "models/surrogate"

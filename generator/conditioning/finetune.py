@@ -32,7 +32,7 @@ from matterloop.generator.devices import resolve_device
 from matterloop.generator.pretrained import default_checkpoint
 from matterloop.generator.symmetry.templates import templates_by_group
 from matterloop.generator.training.model_io import TrainedGenerator
-from matterloop.generator.training.trainer import batch_indices, progress_bar
+from matterloop.generator.training.trainer import batch_indices, descend, progress_bar
 
 
 @dataclass(frozen=True)
@@ -164,10 +164,7 @@ def finetune(
             batch, conditions = examples.batch(indices)
             conditions = drop_conditions(conditions, config.drop_probability, noise)
             loss = model.loss(batch.to(device), conditions).total
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            descend(optimizer, loss, model, config.grad_clip)
             losses.append(float(loss.detach()))
             bar.update(task, advance=1, description=f"fine-tuning loss {losses[-1]:.3f}")
     model.base.requires_grad_(False)

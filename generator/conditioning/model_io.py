@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import torch
-
 from matterloop.core.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -17,13 +15,13 @@ from matterloop.generator.conditioning.adapted_model import AdaptedModel
 from matterloop.generator.conditioning.adapters import AdapterConfig
 from matterloop.generator.conditioning.properties import PropertySpec
 from matterloop.generator.symmetry.templates import SymmetryTemplate
-from matterloop.generator.training.model_io import MODEL_KIND, TrainedGenerator
+from matterloop.generator.training.model_io import MODEL_KIND, AtomCountSampler, TrainedGenerator
 
 ADAPTED_KIND = "generator-adapted-model"
 
 
 @dataclass
-class AdaptedGenerator:
+class AdaptedGenerator(AtomCountSampler):
     """A generator fine-tuned for properties, ready to sample.
 
     Attributes:
@@ -55,16 +53,6 @@ class AdaptedGenerator:
     def num_atoms_probabilities(self):
         """The base model's training distribution of atoms per cell (index: atom count)."""
         return self.base.num_atoms_probabilities
-
-    def draw_num_atoms(
-        self,
-        count: int,
-        generator: torch.Generator | None = None,
-        max_atoms: int | None = None,
-    ) -> torch.Tensor:
-        """``(count,)`` atom counts drawn from the base model's training distribution (see
-        :meth:`TrainedGenerator.draw_num_atoms`)."""
-        return self.base.draw_num_atoms(count, generator, max_atoms)
 
     def save(self, path: Path) -> None:
         save_checkpoint(

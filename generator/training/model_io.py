@@ -45,19 +45,11 @@ def model_config_from_dict(values: dict) -> DiffusionModelConfig:
         raise ConfigError(f"model: {exc}") from exc
 
 
-@dataclass
-class TrainedGenerator:
-    """A generator ready to sample.
+class AtomCountSampler:
+    """Draws the atom counts of new cells from the training data's distribution,
+    ``num_atoms_probabilities``: ``(N_max + 1,)``, the probability of each atom count."""
 
-    Attributes:
-        model: the diffusion model (EMA weights), in eval mode.
-        num_atoms_probabilities: ``(N_max + 1,)`` probability of each atom count in the data.
-        info: provenance (data, steps, wall time, hardware, metrics).
-    """
-
-    model: DiffusionModel
     num_atoms_probabilities: np.ndarray
-    info: dict = field(default_factory=dict)
 
     def draw_num_atoms(
         self,
@@ -65,7 +57,7 @@ class TrainedGenerator:
         generator: torch.Generator | None = None,
         max_atoms: int | None = None,
     ) -> torch.Tensor:
-        """``(count,)`` atom counts drawn from the training distribution (at most
+        """``(count,)`` atom counts drawn from :attr:`num_atoms_probabilities` (at most
         ``max_atoms``, renormalized, when given).
 
         Raises:
@@ -78,6 +70,21 @@ class TrainedGenerator:
             if probabilities.sum() <= 0:
                 raise ValueError(f"no training cell has {max_atoms} atoms or fewer")
         return torch.multinomial(probabilities, count, replacement=True, generator=generator)
+
+
+@dataclass
+class TrainedGenerator(AtomCountSampler):
+    """A generator ready to sample.
+
+    Attributes:
+        model: the diffusion model (EMA weights), in eval mode.
+        num_atoms_probabilities: ``(N_max + 1,)`` probability of each atom count in the data.
+        info: provenance (data, steps, wall time, hardware, metrics).
+    """
+
+    model: DiffusionModel
+    num_atoms_probabilities: np.ndarray
+    info: dict = field(default_factory=dict)
 
     def to_payload(self) -> dict:
         """The model file's contents (tensors and primitives)."""

@@ -33,7 +33,7 @@ from matterloop.data.tensors import CrystalTensors, collate, structure_to_tensor
 from matterloop.generator.devices import resolve_device
 from matterloop.generator.model import DiffusionModel
 from matterloop.generator.training.model_io import TrainedGenerator
-from matterloop.generator.training.trainer import progress_bar
+from matterloop.generator.training.trainer import descend, progress_bar
 
 LOSS_SEED = 4321
 """Seed of the times and noise of :func:`denoising_loss`, so that two models are compared on the
@@ -183,10 +183,7 @@ def reward_finetune(
                 picked = torch.randint(len(replay), (num_replay,), generator=draws)
                 items += [replay[int(i)] for i in picked]
             loss = model.loss(collate(items).to(device)).total
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            descend(optimizer, loss, model, config.grad_clip)
             losses.append(float(loss.detach()))
             bar.update(task, advance=1, description=f"reward fine-tuning loss {losses[-1]:.3f}")
     model.requires_grad_(False)

@@ -62,6 +62,19 @@ def prepare_data(config: DataConfig, seed: int) -> TrainingData:
     )
 
 
+def descend(
+    optimizer: torch.optim.Optimizer, loss: torch.Tensor, model: torch.nn.Module, grad_clip: float
+) -> float:
+    """One gradient step on the scalar ``loss``: clear the gradients, backpropagate, clip the
+    gradient norm of ``model``'s parameters to ``grad_clip`` and step; returns the norm before
+    clipping."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(grad_norm)
+
+
 def batch_indices(step: int, num_items: int, batch_size: int, seed: int) -> torch.Tensor:
     """Indices of the training crystals of ``step``: epochs are seeded permutations."""
     batch_size = min(batch_size, num_items)
@@ -168,13 +181,10 @@ class Trainer:
             group["lr"] = learning_rate(self.step, cfg.lr, cfg.warmup_steps)
         self.model.train()
         loss = self.model.loss(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.optimizer.step()
+        grad_norm = descend(self.optimizer, loss.total, self.model, cfg.grad_clip)
         self.ema.update_parameters(self.model)
         self.step += 1
-        return {**loss_values(loss), "grad_norm": float(grad_norm)}
+        return {**loss_values(loss), "grad_norm": grad_norm}
 
     @torch.no_grad()
     def validate(self) -> dict[str, float]:

@@ -16,3 +16,8 @@ class DataError(MatterloopError):
 
 class ConfigError(MatterloopError):
     """A configuration file that cannot be used; the message names the file and each bad field."""
+
+
+class UndefinedQuantity(DataError):
+    """A quantity that has no value for a structure (e.g. the HHI of a hydride, E_hull of a
+    composition with no elemental reference)."""

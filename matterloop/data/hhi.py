@@ -14,10 +14,10 @@ from functools import cache
 from pymatgen.analysis.hhi import HHIModel
 from pymatgen.core import Composition, Structure
 
-from matterloop.core.errors import DataError
+from matterloop.core.errors import UndefinedQuantity
 
 
-class HHIError(DataError):
+class HHIError(UndefinedQuantity):
     """The HHI of a composition is undefined (an element has no entry in the HHI table)."""
 
 

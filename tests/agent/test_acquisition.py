@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 from botorch.fit import fit_gpytorch_mll
+from botorch.models import ModelList
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from matterloop.agent.campaign.acquisition import feature_model, select
+from matterloop.agent.campaign.acquisition import select
 from matterloop.agent.campaign.config import ConstraintConfig, ObjectiveConfig
+from matterloop.surrogates.columns import column_model
 from matterloop.surrogates.head import build_gp
 
 D = 4
@@ -36,7 +38,7 @@ def problem(seed=0):
         fitted_gp(embeddings[:16], 0.2 * embeddings[:16, 0]),
         fitted_gp(embeddings[:16], 0.3 * embeddings[:16, 1]),
     ]
-    return feature_model(gps, D, 1), labeled, candidates
+    return ModelList(*gps, column_model(D)), labeled, candidates
 
 
 def test_picks_are_distinct_candidates_and_reproducible():

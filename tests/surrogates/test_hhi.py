@@ -3,8 +3,9 @@ import torch
 from pymatgen.analysis.hhi import HHIModel
 from pymatgen.core import Composition, Lattice, Structure
 
+from matterloop.data.computed import computed_columns
 from matterloop.data.hhi import HHIError, hhi_production
-from matterloop.surrogates.hhi import HHIFeatureModel, hhi_column
+from matterloop.surrogates.columns import column_model
 
 
 @pytest.mark.parametrize("formula", ["Fe2O3", "NaCl", "GaAs", "LiCoO2", "Nd2Fe14B", "Si"])
@@ -37,14 +38,14 @@ def test_hydrogen_raises(formula):
 def test_column_names_undefined_structures():
     hydride = Structure(Lattice.cubic(4.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     salt = Structure(Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
-    assert hhi_column([salt, salt]).shape == (2, 1)
+    assert computed_columns([salt, salt], ["hhi_production"]).shape == (2, 1)
     with pytest.raises(HHIError, match="LiH"):
-        hhi_column([salt, hydride])
+        computed_columns([salt, hydride], ["hhi_production"])
 
 
 def test_deterministic_model_reads_last_feature_column():
     X = torch.rand(4, 3, 6, dtype=torch.double)
-    posterior = HHIFeatureModel().posterior(X)
+    posterior = column_model(-1).posterior(X)
     assert posterior.mean.shape == (4, 3, 1)
     torch.testing.assert_close(posterior.mean, X[..., -1:])
     assert torch.all(posterior.variance == 0)

@@ -6,8 +6,9 @@ from botorch.acquisition.multi_objective.objective import WeightedMCMultiOutputO
 from botorch.optim import optimize_acqf_discrete
 from pymatgen.core import Lattice, Structure
 
+from matterloop.data.computed import computed_columns
 from matterloop.data.hhi import HHIError
-from matterloop.surrogates.hhi import hhi_column
+from matterloop.surrogates.config import HeadConfig
 from matterloop.surrogates.surrogate import Surrogate, SurrogateError
 from tests.surrogates.conftest import TARGETS, fitted_surrogate
 
@@ -15,7 +16,9 @@ from tests.surrogates.conftest import TARGETS, fitted_surrogate
 def test_features_are_embedding_then_hhi(surrogate, candidates):
     X = surrogate.features(candidates.structures)
     assert X.shape == (len(candidates.structures), 17) and X.dtype == torch.double
-    torch.testing.assert_close(X[:, -1:], hhi_column(candidates.structures))
+    torch.testing.assert_close(
+        X[:, -1:], computed_columns(candidates.structures, ["hhi_production"])
+    )
     torch.testing.assert_close(X[:, :-1], surrogate.embed(candidates.structures))
 
 
@@ -113,3 +116,51 @@ def test_too_few_labels_and_unfitted_model_are_errors(network, labeled):
         surrogate.refit()
     with pytest.raises(SurrogateError, match="missing"):
         surrogate.add(labeled.structures[:3], {TARGETS[0]: labeled.labels[:3, 0]})
+
+
+def test_computed_columns_of_any_quantity_are_exact_outputs(network, labeled, candidates, tmp_path):
+    """A surrogate over density and HHI: features end in both columns, the model's last two
+    outputs are those columns, precomputed values are taken as given, the labeled features
+    leave out a row whose HHI is undefined, and a checkpoint keeps the columns."""
+    computed = ["density", "hhi_production"]
+    surrogate = Surrogate(network, TARGETS, HeadConfig(fit_max_iter=50), computed)
+    surrogate.add(labeled.structures, labeled.label_dict())
+    hydride = Structure(Lattice.cubic(4.0), ["Li", "H"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    surrogate.add([hydride], {t: [0.1] for t in TARGETS})
+    surrogate.refit()
+    assert surrogate.output_names == [*TARGETS, *computed]
+
+    X = surrogate.features(candidates.structures)
+    d = surrogate.embeddings.shape[-1]
+    assert X.shape == (len(candidates.structures), d + 2)
+    torch.testing.assert_close(X[:, d:], computed_columns(candidates.structures, computed))
+    assert X[0, d] == pytest.approx(candidates.structures[0].density)
+    with torch.no_grad():
+        posterior = surrogate.model.posterior(X)
+    torch.testing.assert_close(posterior.mean[:, 2:], X[:, d:])
+    assert torch.all(posterior.variance[:, 2:] == 0) and torch.all(posterior.variance[:, :2] > 0)
+
+    given = {"hhi_production": [5000.0] * len(candidates.structures)}
+    assert torch.all(surrogate.features(candidates.structures, given)[:, -1] == 5000.0)
+
+    baseline = surrogate.labeled_features()
+    assert baseline.shape == (len(labeled.structures), d + 2)  # the hydride's row is left out
+    assert surrogate.labeled_features(start=10).shape == (len(labeled.structures) - 10, d + 2)
+    with pytest.raises(HHIError, match="LiH"):
+        surrogate.features([hydride])
+
+    surrogate.save(tmp_path / "surrogate")
+    loaded = Surrogate.load(tmp_path / "surrogate")
+    assert loaded.output_names == surrogate.output_names
+    torch.testing.assert_close(loaded.labeled_features(), baseline, rtol=0, atol=0)
+
+
+def test_a_surrogate_without_computed_quantities_models_its_targets_alone(network, labeled):
+    bare = Surrogate(network, TARGETS, HeadConfig(fit_max_iter=50), computed=())
+    bare.add(labeled.structures, labeled.label_dict())
+    bare.refit()
+    X = bare.features(labeled.structures[:5])
+    assert X.shape == (5, bare.embeddings.shape[-1])
+    assert bare.output_names == list(TARGETS)
+    with torch.no_grad():
+        assert bare.model.posterior(X).mean.shape == (5, len(TARGETS))

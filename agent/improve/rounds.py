@@ -1,25 +1,6 @@
-"""The generator learns from its oracle, offline (``matterloop generator improve``).
-
-Each round: sample ``samples`` crystals from the current model → relax them with the oracle on
-Ray → measure them on the S.U.N. protocol (complete hull, novelty after relaxation; the figures
-of ``bench/sun.py``) → reward each relaxed structure (:class:`RewardWeights`) → fine-tune the
-model on the rewarded relaxed structures with MP-20 replay
-(:func:`matterloop.generator.training.reward.reward_finetune`). Round ``k`` samples model ``k``: the
-base for round 0, round ``k - 1``'s fine-tuned model after.
-
-Everything is kept under the output folder, so a killed run resumes where it stopped::
-
-    improve.json               settings and the MLflow run id (a resume must not change them,
-                               but for more rounds)
-    round_000/structures.jsonl the samples; results.jsonl the oracle's results;
-              evaluation.json  the S.U.N. protocol's rows; model.pt the fine-tuned model;
-              summary.json     the round's figures (written last: the round is done)
-    model.pt                   the last round's model
-
-Sampling seeds are ``SEED_OFFSET + 1_000_003 seed + 100_003 round`` plus the crystal's position,
-disjoint from the seeds ``bench/sun.py`` evaluates with (its ``--seed`` plus the position), so a
-model is never measured on the noise its own training samples came from.
-"""
+"""The rounds of ``matterloop generator improve`` (:mod:`matterloop.agent.improve`):
+:class:`GeneratorImprovement` samples, relaxes, measures, rewards and fine-tunes, one round after
+the other, resuming from what is on disk."""
 
 from __future__ import annotations
 
@@ -28,18 +9,16 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
-from pydantic import Field, model_validator
 from pymatgen.analysis.structure_matcher import StructureMatcher
 from pymatgen.core import Structure
 from rich.console import Console
-from rich.table import Table
 
-from matterloop.agent.campaign.config import ConstraintConfig, check_quantity
-from matterloop.agent.campaign.quantities import declare_oracle_properties, oracle_values
+from matterloop.agent.campaign.quantities import oracle_values
+from matterloop.agent.improve.settings import RESUMABLE_CHANGES, SETTINGS_FILE, ImproveSettings
+from matterloop.agent.improve.summary import metrics_of, round_line
 from matterloop.agent.structure_sets import StructureSet, fill_generated, measure_set, relax_all
-from matterloop.core.config import StrictModel
 from matterloop.core.errors import ConfigError
 from matterloop.core.result import OracleResult
 from matterloop.core.tracking import tracked_run
@@ -50,96 +29,15 @@ from matterloop.generator.pretrained import default_checkpoint
 from matterloop.generator.training.model_io import TrainedGenerator
 from matterloop.generator.training.reward import (
     RewardedCrystals,
-    RewardFinetuneConfig,
-    RewardWeights,
     denoising_loss,
     reward_finetune,
 )
 from matterloop.oracles.hull import ReferenceHull
-from matterloop.oracles.properties import declared_properties_for
-from matterloop.oracles.references import SHIPPED_HULLS, load_hull
+from matterloop.oracles.references import load_hull
 from matterloop.oracles.registry import OracleSpec, resolve_oracle_class
 
-SEED_OFFSET = 500_000
 HELD_OUT_CRYSTALS = 256
 """MP-20 test crystals on which the anchor is measured (denoising loss before and after)."""
-SETTINGS_FILE = "improve.json"
-RESUMABLE_CHANGES = frozenset({"rounds", "workers", "tracking_uri"})
-"""Settings a resumed run may change."""
-
-
-class ImproveSettings(StrictModel):
-    """What ``matterloop generator improve`` does (see the module docstring).
-
-    ``require``: bounds on oracle or structure quantities (``{name: magnetic_density, min:
-    0.1}``) that a S.U.N. structure must also meet to be a hit; one that misses them is a near
-    hit. ``start``: the base model file (None: the shipped one). ``hull``: a hull file, or the
-    name of an oracle with a shipped hull (default: the oracle's).
-    """
-
-    oracle: str
-    oracle_settings: dict[str, Any] = Field(default_factory=dict)
-    out: Path
-    rounds: int = Field(2, gt=0)
-    samples: int = Field(256, gt=0, description="crystals sampled and relaxed per round")
-    sampling_steps: int = Field(100, gt=0)
-    start: Path | None = None
-    hull: str | None = None
-    seed: int = Field(0, ge=0)
-    workers: int = Field(2, gt=0, description="oracle workers on the local Ray instance")
-    require: tuple[ConstraintConfig, ...] = ()
-    hit_weight: float = Field(1.0, gt=0)
-    near_hit_weight: float = Field(0.25, ge=0)
-    near_e_hull: float = Field(0.2, ge=0, description="eV/atom")
-    finetune_steps: int = Field(300, gt=0)
-    batch_size: int = Field(64, gt=0)
-    lr: float = Field(5e-5, gt=0)
-    replay_fraction: float = Field(0.5, ge=0, lt=1)
-    replay_dataset: str = "mp_20"
-    data_dir: Path | None = None
-    experiment: str = "generator-improve"
-    tracking_uri: str | None = None
-
-    @model_validator(mode="after")
-    def consistent(self) -> Self:
-        if not self.oracle:
-            raise ValueError("oracle: an oracle is needed to relax and reward the samples")
-        try:
-            oracle_class = resolve_oracle_class(self.oracle)
-        except ValueError as exc:
-            raise ValueError(f"oracle: {exc}") from exc
-        provided = declared_properties_for(oracle_class, self.oracle_settings)
-        declare_oracle_properties(self.oracle, provided)
-        for bound in self.require:
-            check_quantity(bound.name, "require", self.oracle, provided)
-        hull = self.hull or self.oracle
-        if not Path(hull).is_file() and hull not in SHIPPED_HULLS:
-            raise ValueError(
-                f"hull: oracle {self.oracle!r} has no shipped hull ({', '.join(SHIPPED_HULLS)} "
-                f"do); build one with `matterloop reference build --oracle {self.oracle}` and "
-                "give its file"
-            )
-        if hull in SHIPPED_HULLS and hull != self.oracle:
-            raise ValueError(
-                f"hull: the shipped {hull} hull holds {hull}'s energies, not {self.oracle}'s"
-            )
-        return self
-
-    @property
-    def weights(self) -> RewardWeights:
-        return RewardWeights(self.hit_weight, self.near_hit_weight, self.near_e_hull)
-
-    def finetune_config(self, round_number: int) -> RewardFinetuneConfig:
-        return RewardFinetuneConfig(
-            steps=self.finetune_steps,
-            batch_size=self.batch_size,
-            lr=self.lr,
-            replay_fraction=self.replay_fraction,
-            seed=self.seed * 1_000_003 + round_number,
-        )
-
-    def sampling_seed(self, round_number: int) -> int:
-        return SEED_OFFSET + 1_000_003 * self.seed + 100_003 * round_number
 
 
 class GeneratorImprovement:
@@ -388,61 +286,3 @@ class GeneratorImprovement:
             test = load_dataset_split(self.settings.replay_dataset, "test", self.settings.data_dir)
             self.held_out = [test[i] for i in range(min(HELD_OUT_CRYSTALS, len(test)))]
         return self.held_out
-
-
-METRICS = {
-    "sun_fraction": "sun",
-    "stable_fraction": "stable",
-    "novel_fraction": "novel",
-    "unique_fraction": "unique",
-    "p1_fraction": "p1",
-    "mean_rmsd": "rmsd",
-    "rmsd_failed_fraction": "rmsd_failed",
-    "mean_e_above_hull": "mean_e_hull",
-    "structurally_valid_fraction": "valid",
-    "compositionally_valid_fraction": "smact",
-    "rewarded": "rewarded",
-    "sun_repeats_of_rewarded": "sun_repeats",
-    "held_out_loss_before": "held_out_loss_before",
-    "held_out_loss_after": "held_out_loss_after",
-    "rewarded_loss_before": "rewarded_loss_before",
-    "rewarded_loss_after": "rewarded_loss_after",
-    "seconds_oracle_cpu": "oracle_cpu_s",
-    "seconds_sampling": "sampling_s",
-    "seconds_finetune": "finetune_s",
-}
-
-
-def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
-    """A round's MLflow metrics (numbers only)."""
-    return {short: float(summary[key]) for key, short in METRICS.items() if key in summary}
-
-
-def round_line(summary: dict[str, Any]) -> str:
-    return (
-        f"round {summary['round']}: S.U.N. {summary['sun_fraction']:.1%}, stable "
-        f"{summary['stable_fraction']:.1%}, novel {summary['novel_fraction']:.1%}, P1 "
-        f"{summary['p1_fraction']:.1%}, RMSD {summary['mean_rmsd']:.3f} Å; "
-        f"{summary['rewarded']} rewarded; held-out loss {summary['held_out_loss_before']:.3f} "
-        f"→ {summary['held_out_loss_after']:.3f}"
-    )
-
-
-def rounds_table(summaries: Sequence[dict[str, Any]]) -> Table:
-    """The rounds at a glance (the model each round sampled), at 80 columns."""
-    table = Table(title="generator improvement: each round's samples")
-    for name in ("round", "N", "S.U.N.", "stable", "novel", "P1", "RMSD Å", "E_hull", "reward"):
-        table.add_column(name, justify="right")
-    for s in summaries:
-        table.add_row(
-            str(s["round"]),
-            f"{s['num_structures']:.0f}",
-            f"{s['sun_fraction']:.1%}",
-            f"{s['stable_fraction']:.1%}",
-            f"{s['novel_fraction']:.1%}",
-            f"{s['p1_fraction']:.1%}",
-            f"{s['mean_rmsd']:.3f}",
-            f"{s['mean_e_above_hull']:.3f}",
-            str(s["rewarded"]),
-        )
-    return table
