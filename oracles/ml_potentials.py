@@ -50,7 +50,30 @@ MLConfigT = TypeVar("MLConfigT", bound=MLPotentialConfig)
 
 
 class MLPotentialOracle(CalculatorOracle[MLConfigT]):
-    """A universal potential, with the bulk modulus among its properties when configured."""
+    """A universal potential, with the bulk modulus among its properties when configured.
+
+    A potential names the distribution that ships it (``package``) and loads its calculator in
+    :meth:`load_calculator`, after its process's thread count is set."""
+
+    package: ClassVar[str]
+
+    def load_calculator(self) -> Calculator:
+        raise NotImplementedError
+
+    @property
+    def model_name(self) -> str:
+        """The weights the calculator loads."""
+        raise NotImplementedError
+
+    def make_calculator(self) -> Calculator:
+        if self.config.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.config.threads)
+        return self.load_calculator()
+
+    def version(self) -> str:
+        return f"{self.package} {package_version(self.package)}, model {self.model_name}"
 
     @property
     def properties(self) -> tuple[OracleProperty, ...]:  # type: ignore[override]
@@ -64,14 +87,6 @@ class MLPotentialOracle(CalculatorOracle[MLConfigT]):
         return {BULK_MODULUS.name: modulus}
 
 
-def configure_torch(config: MLPotentialConfig) -> None:
-    """Apply ``config.threads`` in the process that runs the potential."""
-    if config.threads is not None:
-        import torch
-
-        torch.set_num_threads(config.threads)
-
-
 class CHGNetConfig(MLPotentialConfig):
     """CHGNet settings; the model ships inside the ``chgnet`` wheel."""
 
@@ -82,18 +97,19 @@ class CHGNetOracle(MLPotentialOracle[CHGNetConfig]):
     """CHGNet energies (MP2020-corrected, eV), forces, stress and site magnetic moments (µB)."""
 
     name: ClassVar[str] = "chgnet"
+    package: ClassVar[str] = "chgnet"
     config_type = CHGNetConfig
 
-    def make_calculator(self) -> Calculator:
+    @property
+    def model_name(self) -> str:
+        return self.config.model_name
+
+    def load_calculator(self) -> Calculator:
         from chgnet.model import CHGNet
         from chgnet.model.dynamics import CHGNetCalculator
 
-        configure_torch(self.config)
-        model = CHGNet.load(model_name=self.config.model_name, verbose=False)
+        model = CHGNet.load(model_name=self.model_name, verbose=False)
         return CHGNetCalculator(model, use_device=self.config.device)
-
-    def version(self) -> str:
-        return f"chgnet {package_version('chgnet')}, model {self.config.model_name}"
 
     def supported_elements(self) -> Collection[str]:
         """Z = 1 … n, where n is the size of the model's atom embedding (94 for 0.3.0)."""
@@ -112,16 +128,17 @@ class SevenNetOracle(MLPotentialOracle[SevenNetConfig]):
     """SevenNet energies (uncorrected PBE(+U) as in MPtrj, eV), forces and stress; no moments."""
 
     name: ClassVar[str] = "sevennet"
+    package: ClassVar[str] = "sevenn"
     config_type = SevenNetConfig
 
-    def make_calculator(self) -> Calculator:
+    @property
+    def model_name(self) -> str:
+        return self.config.model
+
+    def load_calculator(self) -> Calculator:
         from sevenn.calculator import SevenNetCalculator
 
-        configure_torch(self.config)
-        return SevenNetCalculator(self.config.model, device=self.config.device)
-
-    def version(self) -> str:
-        return f"sevenn {package_version('sevenn')}, model {self.config.model}"
+        return SevenNetCalculator(self.model_name, device=self.config.device)
 
     def supported_elements(self) -> Collection[str]:
         """The elements in the model's type map."""

@@ -69,6 +69,23 @@ def front_table(table: pd.DataFrame, objectives: Sequence[ObjectiveConfig]) -> p
     return front.sort_values(first.name, ascending=first.direction == "minimize")
 
 
+KIND_STYLES = (
+    {"facecolors": "none", "edgecolors": "0.6", "label": "infeasible"},
+    {"color": "0.35", "label": "feasible, novel"},
+    {"marker": "x", "color": "tab:orange", "label": "feasible, not novel after relaxation"},
+)
+"""How the plots draw the three kinds of :func:`result_kinds`."""
+
+
+def result_kinds(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(n,)`` masks of the labeled rows of ``table``: infeasible; feasible and novel after
+    relaxation; feasible and not novel. Failed results are in none."""
+    ok = table["ok"].to_numpy(dtype=bool)  # an empty column has dtype object
+    feasible = ok & table["feasible"].to_numpy(dtype=bool)
+    novel = table["novel"].to_numpy(dtype=bool)
+    return ok & ~feasible, feasible & novel, feasible & ~novel
+
+
 def plot_fronts(
     table: pd.DataFrame, objectives: Sequence[ObjectiveConfig], path: Path, units: Sequence[str]
 ) -> None:
@@ -89,30 +106,8 @@ def fronts_figure(
     x_objective, y_objective = objectives[0], objectives[1]
     figure = Figure(figsize=(6.4, 4.8), dpi=120)
     axes = figure.add_subplot()
-    labeled = table[table["ok"].astype(bool)]  # an empty column has dtype object
-    feasible = labeled[labeled["feasible"].astype(bool)]
-    novel = feasible["novel"].astype(bool)
-    infeasible = labeled[~labeled["feasible"].astype(bool)]
-    axes.scatter(
-        infeasible[x_objective.name],
-        infeasible[y_objective.name],
-        facecolors="none",
-        edgecolors="0.6",
-        label="infeasible",
-    )
-    axes.scatter(
-        feasible[novel][x_objective.name],
-        feasible[novel][y_objective.name],
-        color="0.35",
-        label="feasible, novel",
-    )
-    axes.scatter(
-        feasible[~novel][x_objective.name],
-        feasible[~novel][y_objective.name],
-        marker="x",
-        color="tab:orange",
-        label="feasible, not novel after relaxation",
-    )
+    for mask, style in zip(result_kinds(table), KIND_STYLES, strict=True):
+        axes.scatter(table.loc[mask, x_objective.name], table.loc[mask, y_objective.name], **style)
     rounds = sorted(table["round"].unique())
     for index, number in enumerate(rounds):
         until = table[table["round"] <= number]
@@ -156,19 +151,10 @@ def best_so_far_figure(table: pd.DataFrame, objective: ObjectiveConfig, unit: st
     axes = figure.add_subplot()
     calls = np.arange(1, len(table) + 1)
     values = table[objective.name].to_numpy(dtype=float)
-    ok = table["ok"].to_numpy(dtype=bool)
-    feasible = table["feasible"].to_numpy(dtype=bool)
-    novel = feasible & table["novel"].to_numpy(dtype=bool)
-    kinds = (
-        (ok & ~feasible, {"facecolors": "none", "edgecolors": "0.6", "label": "infeasible"}),
-        (novel, {"color": "0.35", "label": "feasible, novel"}),
-        (
-            feasible & ~novel,
-            {"marker": "x", "color": "tab:orange", "label": "feasible, not novel after relaxation"},
-        ),
-    )
-    for mask, style in kinds:
+    infeasible, novel, known = result_kinds(table)
+    for mask, style in zip((infeasible, novel, known), KIND_STYLES, strict=True):
         axes.scatter(calls[mask], values[mask], **style)
+    feasible = novel | known
     for mask, style in ((feasible, {"color": "tab:red"}), (novel, {"color": "tab:green"})):
         signed = np.where(mask, objective.sign * values, -np.inf)
         best = objective.sign * np.maximum.accumulate(signed)
