@@ -213,6 +213,16 @@ def show_front(
     console.print(f"plot: {plot}", highlight=False, soft_wrap=True)
 
 
+def compact(value: float) -> str:
+    """Three significant digits in at most six characters: ``63.3``, ``0.179``, ``1.33k``,
+    ``18M`` (a hypervolume's magnitude follows its objectives' units)."""
+    rounded = float(f"{value:.3g}")
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(rounded) >= scale:
+            return f"{rounded / scale:.3g}{suffix}"
+    return f"{rounded:.3g}"
+
+
 def run_status(args: argparse.Namespace) -> int:
     from matterloop.agent.campaign.store import CampaignStore
 
@@ -235,7 +245,7 @@ def run_status(args: argparse.Namespace) -> int:
         table.add_column(header, justify="right", min_width=9 if header == "method" else None)
     for summary in store.summaries():
         values = [getattr(summary, c) for c in columns]
-        cells = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in values]
+        cells = [compact(v) if isinstance(v, float) else str(v) for v in values]
         seconds = sum(summary.seconds.values())
         table.add_row(*cells, f"{seconds:.0f}")
     console = Console()

@@ -240,3 +240,13 @@ def test_report_renders_in_chromium(campaign, front, browser, tmp_path):
     assert browser.save_screenshot(str(screenshot))
     pixels = np.asarray(Image.open(screenshot).convert("L"), dtype=float)
     assert pixels.shape[1] >= 1000 and pixels.std() > 20
+
+
+def test_status_numbers_keep_three_digits_in_six_characters():
+    """`matterloop status` shows hypervolumes of any magnitude without cutting them off."""
+    from matterloop.agent.commands.campaign import compact
+
+    values = (0.179, 63.3, 999.6, 1330.0, 18000.0, 2.5e6, -1500.0)
+    shown = [compact(v) for v in values]
+    assert shown == ["0.179", "63.3", "1k", "1.33k", "18k", "2.5M", "-1.5k"]
+    assert max(len(s) for s in shown) <= 6
