@@ -181,4 +181,3 @@ def test_ui_of_a_campaign_logging_to_a_server_points_there(tmp_path: Path) -> No
 )
 def test_only_loopback_hosts_count_as_local(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
-
