@@ -21,19 +21,10 @@ from rich.console import Console
 
 from matterloop.agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
 from matterloop.core.config import load_yaml_config
-from matterloop.core.writer_lock import exclusive_writer
 from matterloop.data.paths import SPLITS
-from matterloop.oracles import ReferenceHull
-from matterloop.oracles.references.build import (
-    RayOptions,
-    label_pending,
-    mode_specs,
-    reference_jobs,
-    results_path,
-)
-from matterloop.oracles.references.selection import dataset_entries, elemental_references
+from matterloop.oracles.references.build import HullRequest, RayOptions, build_hull
 from matterloop.oracles.registry import DEFAULT_ORACLE, OracleSettings, load_oracle
-from matterloop.oracles.results import outcome_line, read_results, repair_results
+from matterloop.oracles.results import outcome_line
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -96,47 +87,23 @@ def run_build(args: argparse.Namespace) -> int:
     console = Console()
     start = time.perf_counter()
     oracle = load_oracle(args.oracle, args.settings)  # checks the name and the settings
-    settings = load_yaml_config(args.settings, OracleSettings).root if args.settings else {}
-    specs = mode_specs(oracle.name, settings)
-    splits = [split.strip() for split in args.split.split(",") if split.strip()]
-    entries = dataset_entries(args.data, splits, args.limit, args.data_dir, args.elements)
-    elements = {el.symbol for s in entries.values() for el in s.composition.elements}
-    elements |= set(args.elements or ())
-    references, missing = elemental_references(elements, args.data, args.data_dir)
-    console.print(
-        f"{len(entries)} structure(s) of {args.data} {','.join(splits)} "
-        f"({'relaxed' if args.relax else 'single points'}); {len(references)} relaxed "
-        f"elemental reference(s)",
-        highlight=False,
+    request = HullRequest(
+        oracle=oracle.name,
+        settings=load_yaml_config(args.settings, OracleSettings).root if args.settings else {},
+        out=args.out,
+        dataset=args.data,
+        splits=tuple(split.strip() for split in args.split.split(",") if split.strip()),
+        limit=args.limit,
+        elements=tuple(args.elements) if args.elements else None,
+        relax=args.relax,
+        data_dir=args.data_dir,
+        ray=RayOptions(args.workers, args.ray_address, args.chunk_size),
     )
-    prototypes = sorted(e for e, r in references.items() if r.is_prototype)
-    if prototypes:
-        console.print(
-            f"no pure-element structure with positions in {args.data} for {', '.join(prototypes)}:"
-            " their tabulated ground-state structures are relaxed instead",
-            highlight=False,
-        )
-    if missing:
-        console.print(
-            f"[yellow]warning:[/] no elemental reference for {', '.join(missing)}: the hull "
-            "cannot place compounds containing them",
-            highlight=False,
-        )
-    jobs = reference_jobs(entries, references, specs, args.relax)
-    out = results_path(args.out)
-    with exclusive_writer(out):
-        repair_results(out, console)
-        results = read_results(out, oracle.name, console)
-        ray = RayOptions(args.workers, args.ray_address, args.chunk_size)
-        label_pending(jobs, results, out, ray, console)
-        ours = {key: results[key] for key in jobs if key in results}
-        hull = ReferenceHull.from_results(ours.values())
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        hull.save(args.out)
+    built = build_hull(request, console)
     console.print(
-        f"{outcome_line(ours)}; {len(jobs) - len(ours)} not labeled. Hull of "
-        f"{len(hull.energies)} composition(s), {len(hull.elements)} element(s), written to "
-        f"{args.out} in {time.perf_counter() - start:.0f} s",
+        f"{outcome_line(built.results)}; {built.jobs - len(built.results)} not labeled. Hull of "
+        f"{len(built.hull.energies)} composition(s), {len(built.hull.elements)} element(s), "
+        f"written to {args.out} in {time.perf_counter() - start:.0f} s",
         highlight=False,
         soft_wrap=True,
     )

@@ -1,10 +1,14 @@
-"""Building a reference hull with an oracle: the jobs (a dataset's structures and relaxed
-elemental references, keyed ``<material_id>:static`` or ``<material_id>:relaxed``), labeled as
-Ray tasks into a results file that a later run resumes (``matterloop reference build``).
+"""Building a reference hull with an oracle (``matterloop reference build``): :func:`build_hull`.
+
+The jobs are a dataset's structures and relaxed elemental references, keyed
+``<material_id>:static`` or ``<material_id>:relaxed``; they are labeled as Ray tasks into a
+results file next to the hull file, which a later run resumes, and the hull of every labeled
+structure is written at the end.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +20,17 @@ from rich.progress import MofNCompleteColumn, Progress
 from matterloop.core.cluster import ray_session
 from matterloop.core.result import OracleResult
 from matterloop.core.results_file import ResultRecord, append_result
+from matterloop.core.writer_lock import exclusive_writer
+from matterloop.data.paths import SPLITS
 from matterloop.oracles.distributed import label_chunks, make_chunks
-from matterloop.oracles.references.selection import ElementalReference
+from matterloop.oracles.hull import ReferenceHull
+from matterloop.oracles.references.selection import (
+    ElementalReference,
+    dataset_entries,
+    elemental_references,
+)
 from matterloop.oracles.registry import OracleSpec
+from matterloop.oracles.results import read_results, repair_results
 
 COLUMNS = Progress.get_default_columns()
 
@@ -112,3 +124,78 @@ def label_pending(
                 append_result(handle, ResultRecord(key, result))
                 results[key] = result
             progress.advance(bar, len(chunk.items))
+
+
+@dataclass(frozen=True)
+class HullRequest:
+    """A hull to build: the ``oracle`` (its registry name and ``settings``) on the ``splits`` of
+    ``dataset`` (the first ``limit`` structures; with ``elements``, only those of that chemical
+    system and its subsystems), relaxed with ``relax``, else single points; written to ``out``
+    (``.json.gz``), its results to :func:`results_path`."""
+
+    oracle: str
+    settings: dict[str, Any]
+    out: Path
+    dataset: str = "mp_20"
+    splits: tuple[str, ...] = SPLITS
+    limit: int | None = None
+    elements: tuple[str, ...] | None = None
+    relax: bool = False
+    data_dir: str | os.PathLike | None = None
+    ray: RayOptions = RayOptions()
+
+
+@dataclass(frozen=True)
+class BuiltHull:
+    """What :func:`build_hull` made: the ``hull``, the ``results`` of its jobs (by key) and the
+    number of ``jobs`` (those without a result were not labeled, e.g. a chunk lost on Ray)."""
+
+    hull: ReferenceHull
+    results: dict[str, OracleResult]
+    jobs: int
+
+
+def build_hull(request: HullRequest, console: Console) -> BuiltHull:
+    """Label the jobs of ``request`` that its results file lacks and write the hull of all of
+    them; says on ``console`` what is labeled, and which elements have no reference structure.
+
+    Raises:
+        StoreLockedError: another live process writes to the results file.
+    """
+    specs = mode_specs(request.oracle, request.settings)
+    entries = dataset_entries(
+        request.dataset, request.splits, request.limit, request.data_dir, request.elements
+    )
+    elements = {el.symbol for s in entries.values() for el in s.composition.elements}
+    elements |= set(request.elements or ())
+    references, missing = elemental_references(elements, request.dataset, request.data_dir)
+    console.print(
+        f"{len(entries)} structure(s) of {request.dataset} {','.join(request.splits)} "
+        f"({'relaxed' if request.relax else 'single points'}); {len(references)} relaxed "
+        "elemental reference(s)",
+        highlight=False,
+    )
+    prototypes = sorted(e for e, r in references.items() if r.is_prototype)
+    if prototypes:
+        console.print(
+            f"no pure-element structure with positions in {request.dataset} for "
+            f"{', '.join(prototypes)}: their tabulated ground-state structures are relaxed instead",
+            highlight=False,
+        )
+    if missing:
+        console.print(
+            f"[yellow]warning:[/] no elemental reference for {', '.join(missing)}: the hull "
+            "cannot place compounds containing them",
+            highlight=False,
+        )
+    jobs = reference_jobs(entries, references, specs, request.relax)
+    out = results_path(request.out)
+    with exclusive_writer(out):
+        repair_results(out, console)
+        results = read_results(out, request.oracle, console)
+        label_pending(jobs, results, out, request.ray, console)
+        ours = {key: results[key] for key in jobs if key in results}
+        hull = ReferenceHull.from_results(ours.values())
+        request.out.parent.mkdir(parents=True, exist_ok=True)
+        hull.save(request.out)
+    return BuiltHull(hull, ours, len(jobs))
