@@ -38,6 +38,15 @@ def build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
+def wheel_path(source: Path) -> str:
+    """Where a source file lands in the wheel: ``agent/cli.py`` as ``matterloop/agent/cli.py``,
+    ``matterloop/core/errors.py`` where it is."""
+    relative = source.relative_to(REPO)
+    if relative.parts[0] != "matterloop":
+        relative = Path("matterloop") / relative
+    return relative.as_posix()
+
+
 def test_the_wheel_installs_only_matterloop(tmp_path: Path) -> None:
     wheel = build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
@@ -55,6 +64,9 @@ def test_the_wheel_installs_only_matterloop(tmp_path: Path) -> None:
             "matterloop/oracles/references/chgnet_mp20.json.gz",
         ):
             assert data in names, data
+        modules = {wheel_path(p) for folder in SOURCES[2:] for p in (REPO / folder).rglob("*.py")}
+        left_out = sorted(modules - set(names))
+        assert not left_out, f"not in the wheel (pyproject's packages): {left_out}"
         entry_points = archive.read(f"{dist_info}/entry_points.txt").decode()
         assert "matterloop = matterloop.agent.cli:main" in entry_points
 
