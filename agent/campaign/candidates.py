@@ -1,10 +1,11 @@
 """Which generated structures are worth scoring: :func:`filter_candidates`.
 
 A candidate is kept when it is structurally valid (interatomic distances ≥ 0.5 Å, volume ≥ 0.1
-Å³), has no more sites than allowed, has at least and at most given numbers of elements, is
-charge-balanced if required (SMACT), has every computed quantity defined (e.g. HHI), matches no
-earlier candidate and no labeled structure, and (with a reference set) is novel. Matching is
-pymatgen's ``StructureMatcher`` with MatterGen's tolerances (ltol 0.2, stol 0.3, angle 5°).
+Å³), has no more sites than allowed, has at least and at most given numbers of elements, holds
+none of the excluded elements (e.g. the radioactive ones), is charge-balanced if required
+(SMACT), has every computed quantity defined (e.g. HHI), matches no earlier candidate and no
+labeled structure, and (with a reference set) is novel. Matching is pymatgen's
+``StructureMatcher`` with MatterGen's tolerances (ltol 0.2, stol 0.3, angle 5°).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class FilterReport:
     too_many_atoms: int = 0
     too_few_elements: int = 0
     too_many_elements: int = 0
+    excluded_element: int = 0
     not_charge_balanced: int = 0
     undefined_quantity: int = 0
     duplicate: int = 0
@@ -69,6 +71,7 @@ def filter_candidates(
     kept: list[Structure] = []
     values: dict[str, list[float]] = {name: [] for name in computed}
     rows: list[dict[str, float]] = []
+    excluded = set(settings.exclude_elements)
     for structure in generated:
         if not structurally_valid(structure):
             report.invalid += 1
@@ -82,6 +85,9 @@ def filter_candidates(
             continue
         if num_elements > settings.max_elements:
             report.too_many_elements += 1
+            continue
+        if excluded & {el.symbol for el in structure.composition.elements}:
+            report.excluded_element += 1
             continue
         if settings.require_smact and not compositionally_valid(structure):
             report.not_charge_balanced += 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pymatgen.core import Element
 
 from matterloop.core.cluster import CONNECT_TIMEOUT_S
 from matterloop.core.config import StrictModel
@@ -17,6 +18,9 @@ from matterloop.data.quantities import QuantityName
 from matterloop.generator.conditioning.properties import element_numbers
 from matterloop.generator.sampling import SamplerConfig
 from matterloop.surrogates.config import HeadConfig
+
+RADIOACTIVE = "radioactive"
+"""In ``filters.exclude_elements``: every element without a stable isotope."""
 
 
 class LearningSettings(StrictModel):
@@ -200,14 +204,32 @@ class FilterSettings(StrictModel):
     it is mostly anion-rich cells such as HgCl6 or PF11, which CHGNet places near the hull but
     no chemist would make). ``max_atoms`` caps the sites per cell, for oracles whose cost grows
     steeply with it (plane-wave DFT: about N³); the generator then draws its cell sizes up to
-    it."""
+    it. ``exclude_elements`` names elements no candidate may contain (symbols, or ``radioactive``
+    for every element without a stable isotope: Tc, Pm and Z ≥ 84, all of which MP-20 and so
+    the generator hold)."""
 
     min_elements: int = Field(1, gt=0)
     max_elements: int = Field(6, gt=0)
     max_atoms: int | None = Field(None, gt=0, description="most sites per cell (None: any)")
     require_smact: bool = False
+    exclude_elements: tuple[str, ...] = Field(
+        (), description="element symbols, or radioactive (Tc, Pm, Z ≥ 84)"
+    )
     novelty_reference: str | None = "mp_20"
     data_dir: Path | None = None
+
+    @field_validator("exclude_elements")
+    @classmethod
+    def _known_elements(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        symbols: list[str] = []
+        for name in names:
+            if name == RADIOACTIVE:
+                symbols += [el.symbol for el in Element if el.is_radioactive]
+            elif name in Element.__members__:
+                symbols.append(name)
+            else:
+                raise ValueError(f"{name!r} is neither an element symbol nor {RADIOACTIVE!r}")
+        return tuple(sorted(set(symbols), key=lambda symbol: Element(symbol).Z))
 
     @model_validator(mode="after")
     def _element_range(self) -> FilterSettings:

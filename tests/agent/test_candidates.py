@@ -53,6 +53,21 @@ def test_charge_balance_is_required_only_when_asked() -> None:
     assert {s.composition.reduced_formula for s in strict.structures} == {"NaCl", "FeCo"}
 
 
+def test_excluded_elements_are_left_out_and_radioactive_names_them_all() -> None:
+    technetium = Structure(Lattice.cubic(3.0), ["Tc", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    uranium = rocksalt("U", "N", 4.89)
+    cadmium = rocksalt("Cd", "O", 4.7)
+    generated = [technetium, uranium, cadmium, SALT, ALLOY]
+    kept = filter_candidates(generated, [], [], settings(exclude_elements=["radioactive", "Cd"]))
+    assert [s.composition.reduced_formula for s in kept.structures] == ["NaCl", "FeCo"]
+    assert kept.report.excluded_element == 3 and kept.report.kept == 2
+    assert filter_candidates(generated, [], [], settings()).report.excluded_element == 0
+    excluded = settings(exclude_elements=["radioactive"]).exclude_elements
+    assert {"Tc", "Pm", "Po", "U", "Pu"} <= set(excluded) and not {"Bi", "Pb"} & set(excluded)
+    with pytest.raises(ValidationError, match="'Xx' is neither an element symbol"):
+        settings(exclude_elements=["Xx"])
+
+
 def test_duplicates_and_labeled_structures_are_left_out() -> None:
     bigger = SALT.copy()
     bigger.make_supercell([2, 1, 1])
