@@ -100,7 +100,7 @@ def stored_campaign(directory: Path):
     """The :class:`~matterloop.agent.campaign.loop.Campaign` of a campaign directory, its surrogate
     fitted on every label there."""
     from matterloop.agent.campaign.loop import Campaign
-    from matterloop.agent.commands.campaign import stored_config
+    from matterloop.agent.cli.campaign import stored_config
 
     config = stored_config(directory)
     campaign = Campaign(config, yaml.safe_load(CampaignStore(directory).config_path.read_text()))

@@ -39,8 +39,8 @@ def build_wheel(tmp_path: Path) -> Path:
 
 
 def wheel_path(source: Path) -> str:
-    """Where a source file lands in the wheel: ``agent/cli.py`` as ``matterloop/agent/cli.py``,
-    ``matterloop/core/errors.py`` where it is."""
+    """Where a source file lands in the wheel: ``agent/cli/main.py`` as
+    ``matterloop/agent/cli/main.py``, ``matterloop/core/errors.py`` where it is."""
     relative = source.relative_to(REPO)
     if relative.parts[0] != "matterloop":
         relative = Path("matterloop") / relative
@@ -55,7 +55,7 @@ def test_the_wheel_installs_only_matterloop(tmp_path: Path) -> None:
         (dist_info,) = top - {"matterloop"}
         assert top == {"matterloop", dist_info} and dist_info.endswith(".dist-info")
         for data in (
-            "matterloop/agent/cli.py",
+            "matterloop/agent/cli/main.py",
             "matterloop/agent/campaign/quickstart.yaml",
             "matterloop/generator/pretrained/mp20_base.pt",
             "matterloop/generator/pretrained/mp20_arrangements.json.gz",

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from matterloop.agent.campaign.store import CampaignStore
-from matterloop.agent.commands.ui import is_loopback
+from matterloop.agent.cli.ui import is_loopback
 from matterloop.core.tracking import local_tracking_uri, tracked_run
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

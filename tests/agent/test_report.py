@@ -22,7 +22,7 @@ from matterloop.agent.campaign.labels import campaign_hull, label_table
 from matterloop.agent.campaign.pareto import front_table, hypervolume_trace
 from matterloop.agent.campaign.store import CampaignStore
 from matterloop.agent.cli import main
-from matterloop.agent.commands.campaign import stored_config
+from matterloop.agent.cli.campaign import stored_config
 from matterloop.generator.evaluation import Novelty
 from tests.agent.conftest import campaign_config, write_config
 
@@ -244,7 +244,7 @@ def test_report_renders_in_chromium(campaign, front, browser, tmp_path):
 
 def test_status_numbers_keep_three_digits_in_six_characters():
     """`matterloop status` shows hypervolumes of any magnitude without cutting them off."""
-    from matterloop.agent.commands.campaign import compact
+    from matterloop.agent.cli.campaign import compact
 
     values = (0.179, 63.3, 999.6, 1330.0, 18000.0, 2.5e6, -1500.0)
     shown = [compact(v) for v in values]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from matterloop.agent.commands import surrogate as surrogate_command
+from matterloop.agent.cli import surrogate as surrogate_command
 from matterloop.surrogates.config import DataConfig, load_config
 from matterloop.surrogates.surrogate import Surrogate
 from matterloop.surrogates.train import load_training_and_calibration

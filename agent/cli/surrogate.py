@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from matterloop.agent.commands.arguments import (
+from matterloop.agent.cli.arguments import (
     add_data_dir_argument,
     add_training_arguments,
     positive_int,

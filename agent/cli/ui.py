@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from matterloop.agent.commands.arguments import positive_int
+from matterloop.agent.cli.arguments import positive_int
 from matterloop.data import DataError
 
 LOOPBACK = "127.0.0.1"
@@ -65,7 +65,7 @@ def mlflow_ui_command(backend_store_uri: str, host: str, port: int) -> list[str]
 
 def run_ui(args: argparse.Namespace) -> int:
     from matterloop.agent.campaign.tracking import campaign_tracking_uri
-    from matterloop.agent.commands.campaign import stored_config
+    from matterloop.agent.cli.campaign import stored_config
 
     console = Console()
     error_console = Console(stderr=True)

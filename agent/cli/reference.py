@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from matterloop.agent.commands.arguments import add_data_dir_argument, chemical_system, positive_int
+from matterloop.agent.cli.arguments import add_data_dir_argument, chemical_system, positive_int
 from matterloop.core.config import load_yaml_config
 from matterloop.data.paths import SPLITS
 from matterloop.oracles.references.build import HullRequest, RayOptions, build_hull

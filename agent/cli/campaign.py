@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from matterloop.agent.campaign.config import CampaignConfig, load_campaign_config
-from matterloop.agent.commands.arguments import positive_int
+from matterloop.agent.cli.arguments import positive_int
 
 if TYPE_CHECKING:
     from matterloop.oracles.hull import ReferenceHull

@@ -10,8 +10,8 @@ from pymatgen.core import Composition
 from rich.console import Console
 from rich.progress import MofNCompleteColumn, Progress
 
-from matterloop.agent.commands import generator_quality as quality
-from matterloop.agent.commands.arguments import (
+from matterloop.agent.cli import generator_quality as quality
+from matterloop.agent.cli.arguments import (
     FAST_STEPS,
     add_data_dir_argument,
     add_training_arguments,

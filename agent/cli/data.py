@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from matterloop.agent.commands.arguments import add_data_dir_argument
+from matterloop.agent.cli.arguments import add_data_dir_argument
 from matterloop.data import compute_stats, load_dataset_split, resolve_data_dir
 from matterloop.data.fetch import (
     Checksum,

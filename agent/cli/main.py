@@ -1,16 +1,15 @@
-"""The ``matterloop`` command line."""
+"""The ``matterloop`` parser, its command groups, and how errors end a command (exit codes)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 
 from rich.console import Console
 from rich.markup import escape
 
-from matterloop.agent.commands import (
+from matterloop.agent.cli import (
     campaign,
     config,
     data,
@@ -66,7 +65,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         Console(stderr=True).print("interrupted")
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from matterloop.agent.commands.arguments import FAST_STEPS, add_data_dir_argument, positive_int
+from matterloop.agent.cli.arguments import FAST_STEPS, add_data_dir_argument, positive_int
 from matterloop.core.config import load_yaml_config
 from matterloop.core.errors import ConfigError
 from matterloop.generator.sample_writer import read_samples

@@ -1,1 +1,0 @@
-"""Subcommands of the ``matterloop`` CLI, one module per group."""
