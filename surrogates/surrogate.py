@@ -110,7 +110,13 @@ class Surrogate:
         Raises:
             UndefinedQuantity: a computed quantity is undefined for a structure (e.g. the HHI of
                 a hydride: ``HHIError``), naming every such structure.
+            SurrogateError: given values of another length than ``structures``.
         """
+        wrong = [n for n, v in (computed or {}).items() if len(v) != len(structures)]
+        if wrong:
+            raise SurrogateError(
+                f"values of {', '.join(wrong)} for other than the {len(structures)} structures"
+            )
         columns = [
             torch.tensor(computed[name], dtype=torch.double)
             if computed is not None and name in computed

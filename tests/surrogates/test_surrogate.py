@@ -142,6 +142,8 @@ def test_computed_columns_of_any_quantity_are_exact_outputs(network, labeled, ca
 
     given = {"hhi_production": [5000.0] * len(candidates.structures)}
     assert torch.all(surrogate.features(candidates.structures, given)[:, -1] == 5000.0)
+    with pytest.raises(SurrogateError, match="hhi_production for other than the 40"):
+        surrogate.features(candidates.structures, {"hhi_production": [5000.0]})
 
     baseline = surrogate.labeled_features()
     assert baseline.shape == (len(labeled.structures), d + 2)  # the hydride's row is left out
