@@ -111,20 +111,18 @@ def stored_campaign(directory: Path):
 def score_seconds(
     campaign, structures: Sequence[Structure], values: dict[str, list[float]]
 ) -> dict[str, float]:
-    """Seconds of the surrogate embedding and of qLogNEHVI choosing ``q`` picks among
-    ``structures``, as :meth:`~matterloop.agent.campaign.selector.Selector.acquire` does."""
-    import torch
-
+    """Seconds of the surrogate's features (the embedding; ``values`` are the computed
+    quantities) and of qLogNEHVI choosing ``q`` picks among ``structures``, as
+    :meth:`~matterloop.agent.campaign.selector.Selector.acquire` does."""
     from matterloop.agent.campaign.acquisition import select
 
     config = campaign.config
     surrogate = campaign.selector.surrogate
-    embedding, embedding_s = timed(surrogate.embed, structures)
+    features, embedding_s = timed(surrogate.features, structures, values)
     start = time.perf_counter()
-    columns = torch.tensor([values[name] for name in surrogate.computed], dtype=torch.double)
     select(
         surrogate.model,
-        torch.cat([embedding, columns.reshape(len(surrogate.computed), -1).T], dim=-1),
+        features,
         surrogate.labeled_features(start=campaign.selector.prior_rows),
         config.objectives,
         config.constraints,

@@ -16,11 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from pymatgen.core import Structure
-
 from matterloop.core.errors import UndefinedQuantity
 from matterloop.core.result import OracleResult
-from matterloop.data.computed import BUILT_IN, structure_function
+from matterloop.data.computed import structure_function
 from matterloop.data.quantities import KNOWN_QUANTITIES, canonical_name
 from matterloop.oracles.hull import ReferenceHull
 from matterloop.oracles.properties import OracleProperty
@@ -31,13 +29,13 @@ Source = Literal["oracle", "function"]
 @dataclass(frozen=True)
 class Quantity:
     """A named quantity with its unit, a short ``label`` for table headers (default: the name
-    in words), and how to obtain it."""
+    in words), and its source: an oracle quantity is read off a result by ``from_result``; a
+    function quantity is computed from a structure by :mod:`matterloop.data.computed`."""
 
     name: str
     unit: str
     source: Source
     from_result: Callable[[OracleResult, ReferenceHull | None], float | None] | None = None
-    from_structure: Callable[[Structure], float] | None = None
     label: str = ""
 
     @property
@@ -102,10 +100,9 @@ QUANTITIES: dict[str, Quantity] = {
             "hhi_production",
             unit("hhi_production"),
             "function",
-            from_structure=BUILT_IN["hhi_production"],
             label="HHI",
         ),
-        Quantity("density", unit("density"), "function", from_structure=BUILT_IN["density"]),
+        Quantity("density", unit("density"), "function"),
     )
 }
 """The built-in quantities; their names and units are those of
@@ -149,7 +146,8 @@ def quantity(name: str) -> Quantity:
     if name in DECLARED:
         return DECLARED[name]
     if ":" in name:
-        return Quantity(name, "", "function", from_structure=structure_function(name))
+        structure_function(name)  # a function that cannot be imported is an error here
+        return Quantity(name, "", "function")
     raise ValueError(f"unknown quantity {name!r}; known: {', '.join(sorted(QUANTITIES))}")
 
 

@@ -35,11 +35,6 @@ BUILT_IN: dict[str, StructureFunction] = {
 """The built-in computed quantities by canonical name."""
 
 
-def is_computed(name: str) -> bool:
-    """Whether ``name`` (or its alias) is a built-in computed quantity or names a function."""
-    return canonical_name(name) in BUILT_IN or ":" in name
-
-
 def structure_function(name: str) -> StructureFunction:
     """The function of a structure that computes quantity ``name``.
 
